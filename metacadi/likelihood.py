@@ -1,0 +1,134 @@
+"""The likelihood of paper eq. 2: observational and interventional mechanisms.
+
+For task ``t`` and variable ``j`` with parent mask ``g_j = A[:, j]``:
+
+    x_j = (1 - r_tj) f_j^obs(g_j ⊙ x) + r_tj f_j^int(g_j ⊙ x) + eps_j,   eps_j ~ N(0, sigma_j^2)
+
+* ``f_j^obs``: one MLP per variable, shared by all tasks (input ``d``, one hidden layer, SiLU).
+* ``f_j^int(g_j ⊙ x) = w_tjᵀ h_j(g_j ⊙ x)``: a feature extractor ``h_j`` shared by all tasks
+  (one MLP per variable, ``tanh`` features so the ridge solve stays well conditioned, plus a
+  constant feature so the task-specific layer can shift the mean) and a **task-specific last
+  layer** ``w_tj`` fitted in closed form on the support set (:func:`metacadi.ridge.ridge_solve`).
+* ``sigma_j``: learnable noise scales (``log sigma`` is the parameter).
+
+All tensors carry a leading batch axis ``B`` (a task, or a task × graph sample). Parameters are
+passed explicitly (``params`` dict) so the MAML ablations can run the same mechanisms with
+per-task adapted copies whose leading axis is ``B``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .ridge import ridge_solve
+
+#: Number of dimensions of each shared parameter *without* a batch axis.
+_BASE_DIMS = {
+    "obs_w1": 3, "obs_b1": 2, "obs_w2": 2, "obs_b2": 1,
+    "ext_w1": 3, "ext_b1": 2, "ext_w2": 3, "ext_b2": 2,
+    "log_noise_scale": 1,
+}
+
+
+def _batched(param: torch.Tensor, name: str, batch_size: int) -> torch.Tensor:
+    """View ``param`` with a leading batch axis of ``batch_size`` (a free expand if it has none)."""
+    if param.dim() == _BASE_DIMS[name]:
+        return param.unsqueeze(0).expand(batch_size, *param.shape)
+    return param
+
+
+def masked_inputs(x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+    """``(B, n, d_j, d_i)`` tensor of ``g_j ⊙ x``: entry ``[b, n, j, i] = x[b, n, i] * A[b, i, j]``.
+
+    Args:
+        x: ``(B, n, d)`` data. adjacency: ``(B, d, d)`` (gradients flow into it).
+    """
+    return x.unsqueeze(-2) * adjacency.transpose(-1, -2).unsqueeze(1)
+
+
+class Likelihood(nn.Module):
+    """Observational MLPs, interventional feature extractors and noise scales for ``d`` variables.
+
+    Args:
+        n_variables: ``d``.
+        hidden_size: width of the hidden layer of every per-variable MLP.
+        n_features: ``m``, the number of features ``h_j`` gives the ridge head (a constant
+            feature is appended, so the head has ``m + 1`` weights per variable).
+    """
+
+    def __init__(self, n_variables: int, hidden_size: int = 32, n_features: int = 16) -> None:
+        super().__init__()
+        d, h, m = n_variables, hidden_size, n_features
+        self.n_variables, self.hidden_size, self.n_features = d, h, m
+        scale_in, scale_hidden = 1.0 / math.sqrt(max(d, 1)), 1.0 / math.sqrt(h)
+        self.obs_w1 = nn.Parameter(torch.randn(d, d, h) * scale_in)
+        self.obs_b1 = nn.Parameter(torch.zeros(d, h))
+        self.obs_w2 = nn.Parameter(torch.randn(d, h) * scale_hidden)
+        self.obs_b2 = nn.Parameter(torch.zeros(d))
+        self.ext_w1 = nn.Parameter(torch.randn(d, d, h) * scale_in)
+        self.ext_b1 = nn.Parameter(torch.zeros(d, h))
+        self.ext_w2 = nn.Parameter(torch.randn(d, h, m) * scale_hidden)
+        self.ext_b2 = nn.Parameter(torch.zeros(d, m))
+        self.log_noise_scale = nn.Parameter(torch.zeros(d))
+
+    def shared_params(self) -> dict[str, torch.Tensor]:
+        """The likelihood's parameters by name (no batch axis)."""
+        return {name: getattr(self, name) for name in _BASE_DIMS}
+
+    def _get(self, params: dict[str, torch.Tensor] | None, name: str, batch_size: int) -> torch.Tensor:
+        source = params if params is not None and name in params else None
+        value = source[name] if source is not None else getattr(self, name)
+        return _batched(value, name, batch_size)
+
+    def noise_scale(self, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``sigma``: ``(d,)`` or ``(B, d)`` when the parameters are per task."""
+        log_scale = params["log_noise_scale"] if params is not None and "log_noise_scale" in params else self.log_noise_scale
+        return log_scale.exp()
+
+    def observational_mean(
+        self, x: torch.Tensor, adjacency: torch.Tensor, params: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """``f^obs_j(g_j ⊙ x)`` for all ``j``: ``(B, n, d)`` from ``x (B, n, d)`` and ``adjacency (B, d, d)``."""
+        batch = x.shape[0]
+        inputs = masked_inputs(x, adjacency)
+        hidden = torch.einsum("bnji,bjih->bnjh", inputs, self._get(params, "obs_w1", batch))
+        hidden = nn.functional.silu(hidden + self._get(params, "obs_b1", batch).unsqueeze(1))
+        out = torch.einsum("bnjh,bjh->bnj", hidden, self._get(params, "obs_w2", batch))
+        return out + self._get(params, "obs_b2", batch).unsqueeze(1)
+
+    def intervention_features(
+        self, x: torch.Tensor, adjacency: torch.Tensor, params: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """``[h_j(g_j ⊙ x), 1]`` for all ``j``: ``(B, n, d, m + 1)``."""
+        batch = x.shape[0]
+        inputs = masked_inputs(x, adjacency)
+        hidden = torch.einsum("bnji,bjih->bnjh", inputs, self._get(params, "ext_w1", batch))
+        hidden = nn.functional.silu(hidden + self._get(params, "ext_b1", batch).unsqueeze(1))
+        features = torch.einsum("bnjh,bjhm->bnjm", hidden, self._get(params, "ext_w2", batch))
+        features = torch.tanh(features + self._get(params, "ext_b2", batch).unsqueeze(1))
+        return torch.cat([features, torch.ones_like(features[..., :1])], dim=-1)
+
+    @staticmethod
+    def fit_intervention_weights(features: torch.Tensor, x: torch.Tensor, ridge_lambda: float) -> torch.Tensor:
+        """Closed-form task-specific last layer (eq. 6): ``w_tj = (H_jᵀH_j + λI)^{-1} H_jᵀ y_j``.
+
+        Args:
+            features: ``(B, n, d, m + 1)`` support-set features ``H``. x: ``(B, n, d)`` support data.
+        Returns:
+            ``(B, d, m + 1)`` weights, one ridge solve per (batch item, variable), all batched.
+        """
+        return ridge_solve(features.permute(0, 2, 1, 3), x.transpose(1, 2), ridge_lambda)
+
+    @staticmethod
+    def interventional_mean(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``w_tjᵀ h_j(g_j ⊙ x)``: ``(B, n, d)`` from features ``(B, n, d, m + 1)`` and weights ``(B, d, m + 1)``."""
+        return torch.einsum("bnjm,bjm->bnj", features, weights)
+
+    @staticmethod
+    def mix(obs_mean: torch.Tensor, int_mean: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Eq. 2 mean: ``(1 - r) f^obs + r f^int`` with ``targets r (B, d)`` broadcast over rows."""
+        r = targets.unsqueeze(1)
+        return (1.0 - r) * obs_mean + r * int_mean
