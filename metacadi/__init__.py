@@ -18,3 +18,9 @@ __all__ = [
     "to_networkx",
     "from_networkx",
 ]
+
+from . import metrics  # noqa: E402
+from .scm import SCM, Intervention, random_intervention  # noqa: E402
+from .tasks import MetaProtocol, make_meta_protocol  # noqa: E402
+
+__all__ += ["SCM", "Intervention", "random_intervention", "MetaProtocol", "make_meta_protocol", "metrics"]

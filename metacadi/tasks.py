@@ -16,7 +16,15 @@ import numpy as np
 
 from ._random import SeedLike, as_rng
 from .errors import MetaCaDIInputError
-from .validation import check_adjacency, check_data_matrix, check_names, check_positive_int
+from .graphs import GRAPH_FAMILIES, random_dag
+from .scm import MECHANISMS, SCM, Intervention, random_intervention
+from .validation import (
+    check_adjacency,
+    check_data_matrix,
+    check_names,
+    check_positive_int,
+    check_probability,
+)
 
 TASK_KINDS: tuple[str, ...] = ("observational", "hard", "soft", "knockout", "knockdown", "unknown")
 
@@ -203,3 +211,175 @@ def as_taskset(tasks: Any, graph: np.ndarray | None = None) -> TaskSet:
     raise MetaCaDIInputError(
         f"tasks must be a TaskSet, a Task, or a list of Tasks/arrays/DataFrames; got {type(tasks).__name__}."
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Meta-learning protocol: one SCM, many experiments
+# --------------------------------------------------------------------------------------------
+
+PROTOCOL_INTERVENTIONS: tuple[str, ...] = ("hard", "soft", "mixed")
+
+
+@dataclass(frozen=True, eq=False)
+class MetaProtocol:
+    """A simulated meta-learning problem: one causal graph shared by every experiment.
+
+    Attributes:
+        scm: the :class:`~metacadi.scm.SCM` that generated every dataset.
+        graph: ``(d, d)`` int64 ground-truth adjacency (``A[i, j] = 1`` iff ``i -> j``).
+        train: meta-training tasks (observational first, then interventional), ``graph`` set.
+        test: meta-test tasks, small interventional datasets from new experiments, ``graph`` set.
+    """
+
+    scm: SCM
+    graph: np.ndarray
+    train: TaskSet
+    test: TaskSet
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.train.names
+
+    @property
+    def n_variables(self) -> int:
+        return self.train.n_variables
+
+
+def _balanced_target_sets(
+    n_tasks: int, n_variables: int, targets_per_task: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Intended target sets that cover every variable (almost) equally often.
+
+    Nodes are dealt from a stream of shuffled copies of ``0..d-1``: each task takes the first
+    ``targets_per_task`` distinct nodes of the stream. Every node is dealt once per pass over
+    the stream, so after ``T`` tasks each node was targeted ``floor(T k / d)`` or one more time
+    (``k = targets_per_task``), instead of the uneven counts of independent uniform draws.
+    """
+    stream: list[int] = []
+    target_sets = []
+    for _ in range(n_tasks):
+        chosen: list[int] = []
+        while len(chosen) < targets_per_task:
+            if not any(node not in chosen for node in stream):
+                stream.extend(rng.permutation(n_variables).tolist())
+            position = next(k for k, node in enumerate(stream) if node not in chosen)
+            chosen.append(stream.pop(position))
+        target_sets.append(np.array(sorted(chosen)))
+    return target_sets
+
+
+def _check_count(value: Any, name: str, minimum: int) -> int:
+    return check_positive_int(value, name, minimum=minimum)
+
+
+def make_meta_protocol(
+    n_variables: int = 10,
+    expected_degree: float = 1.0,
+    graph_family: str = "er",
+    mechanism: str = "gp",
+    intervention: str = "hard",
+    n_observational: int = 2,
+    n_interventional: int | None = None,
+    train_rows: int = 100,
+    n_test: int | None = None,
+    test_rows: int = 10,
+    targets_per_task: int = 1,
+    off_target_rate: float = 0.0,
+    noise_scale: float | np.ndarray | None = None,
+    names: Sequence[str] | None = None,
+    seed: SeedLike = 0,
+    intervention_params: dict[str, Any] | None = None,
+) -> MetaProtocol:
+    """Simulate a meta-training set and a few-shot meta-test set from one random SCM.
+
+    1. A random DAG (:func:`~metacadi.graphs.random_dag`, ``graph_family`` ``"er"`` or
+       ``"sf"``, ``expected_degree`` edges per node) and an additive-noise
+       :class:`~metacadi.scm.SCM` on it (``mechanism`` ``"gp"``, ``"linear"`` or ``"mlp"``).
+    2. Meta-training: ``n_observational`` observational tasks and ``n_interventional``
+       interventional tasks (default ``2 d``), ``train_rows`` rows each. Their intended targets
+       (``targets_per_task`` nodes each) are dealt from shuffled passes over all nodes, so every
+       variable is intervened on equally often (up to one) — a learner sees each mechanism
+       changed, and no variable is missing by chance.
+    3. Meta-test: ``n_test`` interventional tasks (default ``d``) of only ``test_rows`` rows
+       each (default 10, the paper's few-shot case), targets dealt the same way from a fresh
+       shuffle.
+
+    Each intervention is ``intervention`` = ``"hard"``, ``"soft"`` or ``"mixed"`` (each task
+    hard or soft with probability 1/2); each other variable is an extra off-target with
+    probability ``off_target_rate``. ``intervention_params`` (``loc``, ``scale``, ``constant``,
+    ``gain``, ``shift``) go to :class:`~metacadi.scm.Intervention`. Every Task carries the
+    realised ``targets``, the ``intended_targets``, its ``kind`` and ``meta["intervention"]``.
+
+    Fast enough for interactive use: all tasks of a split are simulated in one vectorised pass.
+
+    Returns:
+        :class:`MetaProtocol` with ``scm``, ``graph``, ``train`` and ``test``.
+    """
+    n_variables = _check_count(n_variables, "n_variables", 2)
+    if graph_family not in GRAPH_FAMILIES:
+        raise MetaCaDIInputError(f"graph_family must be one of {GRAPH_FAMILIES}; got {graph_family!r}.")
+    if mechanism not in MECHANISMS:
+        raise MetaCaDIInputError(f"mechanism must be one of {MECHANISMS}; got {mechanism!r}.")
+    if intervention not in PROTOCOL_INTERVENTIONS:
+        raise MetaCaDIInputError(
+            f"intervention must be one of {PROTOCOL_INTERVENTIONS}; got {intervention!r}."
+        )
+    n_observational = _check_count(n_observational, "n_observational", 0)
+    n_interventional = _check_count(
+        2 * n_variables if n_interventional is None else n_interventional, "n_interventional", 0
+    )
+    if n_observational + n_interventional == 0:
+        raise MetaCaDIInputError(
+            "n_observational + n_interventional must be >= 1: meta-training needs at least one task."
+        )
+    train_rows = _check_count(train_rows, "train_rows", 3)
+    n_test = _check_count(n_variables if n_test is None else n_test, "n_test", 1)
+    test_rows = _check_count(test_rows, "test_rows", 2)
+    targets_per_task = _check_count(targets_per_task, "targets_per_task", 1)
+    if targets_per_task > n_variables:
+        raise MetaCaDIInputError(
+            f"targets_per_task ({targets_per_task}) cannot exceed n_variables ({n_variables})."
+        )
+    off_target_rate = check_probability(off_target_rate, "off_target_rate")
+    names = check_names(names, n_variables)
+    intervention_params = dict(intervention_params or {})
+    allowed_params = {"loc", "scale", "constant", "gain", "shift"}
+    unknown = set(intervention_params) - allowed_params
+    if unknown:
+        raise MetaCaDIInputError(
+            f"intervention_params has unknown keys {sorted(unknown)}; allowed: {sorted(allowed_params)}."
+        )
+
+    rng = as_rng(seed)
+    graph = random_dag(n_variables, expected_degree, family=graph_family, seed=rng)
+    scm = SCM(graph, mechanism, noise_scale=noise_scale, names=names, seed=int(rng.integers(2**63)))
+
+    def draw_interventions(n_tasks: int) -> list[Intervention]:
+        drawn = []
+        for intended in _balanced_target_sets(n_tasks, n_variables, targets_per_task, rng):
+            kind = intervention if intervention != "mixed" else ("hard", "soft")[int(rng.integers(2))]
+            drawn.append(
+                random_intervention(
+                    n_variables, len(intended), kind, off_target_rate, seed=rng,
+                    candidates=intended, **intervention_params,
+                )
+            )
+        return drawn
+
+    def build(interventions: list[Intervention | None], n_rows: int, split: str) -> TaskSet:
+        datasets = scm.sample_batch(interventions, n_rows, seed=rng)
+        tasks = []
+        for index, (data, chosen) in enumerate(zip(datasets, interventions)):
+            meta = {"split": split, "index": index, "intervention": chosen}
+            if chosen is None:
+                no_targets = np.zeros(n_variables, dtype=bool)
+                tasks.append(Task(data, no_targets, "observational", names, no_targets, meta))
+            else:
+                tasks.append(Task(data, chosen.targets, chosen.kind, names, chosen.intended_targets, meta))
+        return TaskSet(tasks, graph=graph)
+
+    train_interventions: list[Intervention | None] = [None] * n_observational
+    train_interventions += draw_interventions(n_interventional)
+    train = build(train_interventions, train_rows, "train")
+    test = build(list(draw_interventions(n_test)), test_rows, "test")
+    return MetaProtocol(scm=scm, graph=graph, train=train, test=test)
