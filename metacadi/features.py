@@ -29,6 +29,8 @@ logits can still depend on the variable. ``z`` is invariant to the order of the 
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -95,6 +97,9 @@ class TargetPredictor(nn.Module):
         self.pooling = DeepSetsPooling(len(FEATURE_BLOCKS), embedding_size)
         self.variable_embedding = nn.Parameter(torch.randn(n_variables, variable_embedding_size) * 0.1)
         self.head = _mlp([2 * embedding_size + variable_embedding_size, embedding_size, 1])
+        # Start from about one target per task, so the sparsity term does not dominate early on.
+        with torch.no_grad():
+            self.head[-1].bias.fill_(-math.log(max(n_variables - 1, 1)))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         pooled = self.pooling(features)
