@@ -1,0 +1,497 @@
+"""Plotly figure factories shared by the book and the explorer.
+
+Every function takes the package's friendly types (DataFrames, Series, adjacency matrices with
+``A[i, j] = 1`` iff ``i -> j``) and returns a ``plotly.graph_objects.Figure``; nothing here runs a
+model. Graph drawings share one node layout (:func:`node_positions`), so the ground truth and the
+posterior can be compared side by side.
+
+* :func:`graph_figure` — the posterior graph: every edge with ``P(i -> j) >= threshold`` drawn
+  with width and colour growing with its probability; true edges solid, spurious ones dotted,
+  true edges the posterior missed in light grey dashes.
+* :func:`true_graph_figure` — the ground-truth DAG.
+* :func:`edge_heatmap` — the ``d x d`` matrix of edge probabilities (rows = causes, columns =
+  effects), true edges outlined.
+* :func:`target_bar_chart` — ``P(r_j = 1 | data)`` per variable, true targets marked.
+* :func:`training_curve` — the loss terms of meta-training against the step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+
+from .errors import MetaCaDIInputError
+from .validation import check_names
+
+EDGE_COLORSCALE = "Blues"
+TRUE_COLOR = "#d62728"
+OFF_TARGET_COLOR = "#ff7f0e"
+BAR_COLOR = "#1f77b4"
+MISSED_COLOR = "#b0b0b0"
+NODE_COLOR = "#f2f2f2"
+
+Positions = Mapping[str, tuple[float, float]]
+
+__all__ = [
+    "node_positions",
+    "graph_figure",
+    "true_graph_figure",
+    "edge_heatmap",
+    "target_bar_chart",
+    "training_curve",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------------
+
+
+def _edge_prob_frame(edge_probs: Any) -> pd.DataFrame:
+    """A square DataFrame of probabilities in ``[0, 1]`` with the same labels on both axes."""
+    if isinstance(edge_probs, pd.DataFrame):
+        frame = edge_probs.astype(float)
+        if frame.shape[0] != frame.shape[1]:
+            raise MetaCaDIInputError(f"edge_probs must be square (d, d); got shape {frame.shape}.")
+        if list(map(str, frame.index)) != list(map(str, frame.columns)):
+            raise MetaCaDIInputError(
+                "edge_probs must have the same variables, in the same order, as rows (causes) and "
+                f"columns (effects); got rows {list(frame.index)} and columns {list(frame.columns)}."
+            )
+        frame = frame.set_axis(list(map(str, frame.columns)), axis=0).set_axis(list(map(str, frame.columns)), axis=1)
+    else:
+        array = np.asarray(edge_probs, dtype=float)
+        if array.ndim != 2:
+            raise MetaCaDIInputError(f"edge_probs must be a (d, d) matrix; got shape {array.shape}.")
+        names = check_names(None, array.shape[1])
+        frame = pd.DataFrame(array, index=names, columns=names)
+    if frame.shape[0] != frame.shape[1]:
+        raise MetaCaDIInputError(f"edge_probs must be square (d, d); got shape {frame.shape}.")
+    values = frame.to_numpy()
+    if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+        raise MetaCaDIInputError("edge_probs must hold finite probabilities in [0, 1].")
+    return frame
+
+
+def _adjacency(adjacency: Any, d: int, name: str = "true_adjacency") -> np.ndarray:
+    array = np.asarray(adjacency.to_numpy() if isinstance(adjacency, pd.DataFrame) else adjacency)
+    if array.shape != (d, d):
+        raise MetaCaDIInputError(f"{name} must have shape ({d}, {d}) to match the variables; got {array.shape}.")
+    if not np.isin(array, (0, 1)).all():
+        raise MetaCaDIInputError(f"{name} must contain only 0 and 1; got values {np.unique(array)[:5]}.")
+    return array.astype(bool)
+
+
+def _target_mask(targets: Any, names: Sequence[str], name: str) -> np.ndarray:
+    """``(d,)`` bool mask from a bool/0-1 vector, a bool Series indexed by name, or a list of names."""
+    if isinstance(targets, pd.Series):
+        missing = sorted(set(map(str, targets.index)) - set(names))
+        if missing:
+            raise MetaCaDIInputError(f"{name} names unknown variables {missing}; the variables are {list(names)}.")
+        targets = targets.rename(index=str).reindex(list(names), fill_value=False).to_numpy()
+    values = list(targets) if not isinstance(targets, np.ndarray) else targets
+    if len(values) and all(isinstance(v, str) for v in values):
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise MetaCaDIInputError(f"{name} names unknown variables {unknown}; the variables are {list(names)}.")
+        return np.isin(np.asarray(names), values)
+    array = np.asarray(values)
+    if array.shape != (len(names),):
+        raise MetaCaDIInputError(
+            f"{name} must be a ({len(names)},) 0/1 vector or a list of variable names; got shape {array.shape}."
+        )
+    if not np.isin(array, (0, 1)).all():
+        raise MetaCaDIInputError(f"{name} must be 0/1 or boolean; got values {np.unique(array)[:5]}.")
+    return array.astype(bool)
+
+
+# --------------------------------------------------------------------------------------------
+# graphs
+# --------------------------------------------------------------------------------------------
+
+
+def node_positions(
+    names: Sequence[str], adjacency: Any | None = None, layout_seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """2-D coordinates for drawing a graph over ``names``.
+
+    With an ``adjacency`` that has edges, a force-directed layout of that graph
+    (``networkx.spring_layout`` seeded by ``layout_seed``, so the same graph is always drawn the
+    same way); otherwise the nodes on a circle. Coordinates lie in ``[-1, 1]``.
+    """
+    names = [str(n) for n in names]
+    if adjacency is not None:
+        mask = _adjacency(adjacency, len(names), name="adjacency")
+        if mask.any():
+            graph = nx.DiGraph()
+            graph.add_nodes_from(names)
+            graph.add_edges_from((names[i], names[j]) for i, j in zip(*np.nonzero(mask)))
+            layout = nx.spring_layout(graph.to_undirected(), seed=layout_seed, k=1.6 / np.sqrt(len(names)))
+            return {name: (float(x), float(y)) for name, (x, y) in layout.items()}
+    layout = nx.circular_layout(names)
+    return {name: (float(x), float(y)) for name, (x, y) in layout.items()}
+
+
+def _edge_segment(
+    start: tuple[float, float], end: tuple[float, float], shrink: float, offset: float
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The segment ``start -> end`` shortened by ``shrink`` at both ends (so it stops at the node
+    markers) and shifted ``offset`` to its right (so ``i -> j`` and ``j -> i`` do not overlap)."""
+    p, q = np.asarray(start, dtype=float), np.asarray(end, dtype=float)
+    direction = q - p
+    length = float(np.hypot(*direction))
+    if length == 0.0:
+        return tuple(p), tuple(q)  # type: ignore[return-value]
+    unit = direction / length
+    normal = np.array([unit[1], -unit[0]])
+    cut = min(shrink, 0.4 * length)
+    a = p + cut * unit + offset * normal
+    b = q - cut * unit + offset * normal
+    return (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
+
+
+def _base_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
+    axis = dict(visible=False, range=[-1.35, 1.35], scaleanchor=None)
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        plot_bgcolor="white",
+        xaxis=axis,
+        yaxis=dict(axis, scaleanchor="x", scaleratio=1),
+        legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0),
+        hovermode="closest",
+    )
+    return fig
+
+
+def _node_trace(positions: Positions, names: Sequence[str], node_text: Sequence[str] | None = None) -> go.Scatter:
+    xs = [positions[n][0] for n in names]
+    ys = [positions[n][1] for n in names]
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        mode="markers+text",
+        text=list(names),
+        textposition="middle center",
+        marker=dict(size=30, color=NODE_COLOR, line=dict(color="#333333", width=1.5)),
+        hovertext=list(node_text) if node_text is not None else list(names),
+        hoverinfo="text",
+        name="variables",
+        showlegend=False,
+    )
+
+
+def _arrow(start, end, color: str, width: float) -> dict[str, Any]:
+    """A plotly annotation drawing only an arrowhead at ``end``, pointing along ``start -> end``."""
+    return dict(
+        x=end[0], y=end[1], ax=start[0], ay=start[1],
+        xref="x", yref="y", axref="x", ayref="y",
+        showarrow=True, arrowhead=2, arrowsize=1.1, arrowwidth=max(1.0, width * 0.6),
+        arrowcolor=color, standoff=0, text="",
+    )
+
+
+def graph_figure(
+    edge_probs: pd.DataFrame,
+    true_adjacency: Any | None = None,
+    threshold: float = 0.05,
+    layout_seed: int = 0,
+    *,
+    positions: Positions | None = None,
+    title: str | None = "Posterior graph",
+    height: int = 420,
+) -> go.Figure:
+    """Draw the edge posterior ``P(i -> j)`` as a graph.
+
+    Every edge with probability ``>= threshold`` becomes one line trace whose width
+    (``1 + 7 p``) and colour (``EDGE_COLORSCALE`` at ``p``) grow with its probability, with an
+    arrowhead at the effect. With ``true_adjacency`` ``(d, d)``, true edges are solid (legend
+    "true edge"), edges absent from the truth dotted ("spurious edge"), and true edges below the
+    threshold thin grey dashes ("missed true edge"); nodes are placed by the layout of the true
+    graph (the same as :func:`true_graph_figure`). Each edge trace carries
+    ``customdata = [[cause, effect, p], ...]`` and ``meta = {"cause", "effect", "probability",
+    "true"}``.
+
+    Args:
+        edge_probs: ``(d, d)`` DataFrame, rows = causes, columns = effects (``Posterior.edge_probs``).
+        true_adjacency: optional ``(d, d)`` 0/1 ground truth.
+        threshold: smallest probability drawn, in ``[0, 1]``.
+        layout_seed: seed of the force-directed layout (ignored when ``positions`` is given).
+        positions: optional ``{name: (x, y)}`` to reuse a layout.
+    """
+    frame = _edge_prob_frame(edge_probs)
+    names = list(frame.columns)
+    d = len(names)
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise MetaCaDIInputError(f"threshold must be in [0, 1]; got {threshold}.")
+    truth = _adjacency(true_adjacency, d) if true_adjacency is not None else None
+    if positions is None:
+        positions = node_positions(names, truth.astype(int) if truth is not None else None, layout_seed)
+    missing = [n for n in names if n not in positions]
+    if missing:
+        raise MetaCaDIInputError(f"positions lacks coordinates for {missing}.")
+
+    probs = frame.to_numpy().copy()
+    np.fill_diagonal(probs, 0.0)
+    drawn = probs >= max(float(threshold), 1e-12)
+    fig = go.Figure()
+    annotations = []
+    legend_shown: set[str] = set()
+
+    def add_edge(i: int, j: int, p: float, kind: str) -> None:
+        offset = 0.03 if (drawn[j, i] or (truth is not None and truth[j, i])) else 0.0
+        a, b = _edge_segment(positions[names[i]], positions[names[j]], shrink=0.1, offset=offset)
+        if kind == "missed true edge":
+            color, width, dash = MISSED_COLOR, 1.5, "dash"
+        else:
+            color = sample_colorscale(EDGE_COLORSCALE, [0.25 + 0.75 * p])[0]
+            width, dash = 1.0 + 7.0 * p, ("dot" if kind == "spurious edge" else "solid")
+        fig.add_trace(
+            go.Scatter(
+                x=[a[0], b[0]],
+                y=[a[1], b[1]],
+                mode="lines",
+                line=dict(color=color, width=width, dash=dash),
+                name=kind,
+                legendgroup=kind,
+                showlegend=kind not in legend_shown and truth is not None,
+                customdata=[[names[i], names[j], p]] * 2,
+                hovertemplate="%{customdata[0]} → %{customdata[1]}: P = %{customdata[2]:.2f}<extra></extra>",
+                meta={"cause": names[i], "effect": names[j], "probability": float(p),
+                      "true": None if truth is None else bool(truth[i, j])},
+            )
+        )
+        legend_shown.add(kind)
+        annotations.append(_arrow(a, b, color, width))
+
+    order = sorted(zip(*np.nonzero(drawn)), key=lambda ij: probs[ij])  # strongest drawn last (on top)
+    for i, j in order:
+        kind = "edge" if truth is None else ("true edge" if truth[i, j] else "spurious edge")
+        add_edge(int(i), int(j), float(probs[i, j]), kind)
+    if truth is not None:
+        for i, j in zip(*np.nonzero(truth & ~drawn)):
+            add_edge(int(i), int(j), float(probs[i, j]), "missed true edge")
+
+    # An invisible marker carries the colour bar that explains edge colour = probability.
+    fig.add_trace(
+        go.Scatter(
+            x=[None], y=[None], mode="markers", name="edge probability", showlegend=False, hoverinfo="skip",
+            marker=dict(
+                color=[0.0], cmin=0.0, cmax=1.0, showscale=True,
+                colorscale=[[0, sample_colorscale(EDGE_COLORSCALE, [0.25])[0]], [1, sample_colorscale(EDGE_COLORSCALE, [1.0])[0]]],
+                colorbar=dict(title="P(edge)", thickness=12, len=0.6),
+            ),
+        )
+    )
+    fig.add_trace(_node_trace(positions, names))
+    _base_layout(fig, title, height)
+    fig.update_layout(annotations=annotations)
+    return fig
+
+
+def true_graph_figure(
+    adjacency: Any,
+    names: Sequence[str] | None = None,
+    layout_seed: int = 0,
+    *,
+    positions: Positions | None = None,
+    highlight: Any | None = None,
+    title: str | None = "Ground-truth graph",
+    height: int = 420,
+) -> go.Figure:
+    """Draw a DAG ``A`` (``A[i, j] = 1`` iff ``i -> j``): one line trace per edge (legend "true
+    edge", ``meta = {"cause", "effect"}``), an arrowhead at each effect, and the nodes.
+
+    Node placement is :func:`node_positions` of ``adjacency`` with ``layout_seed``, identical to
+    :func:`graph_figure` given the same truth. ``highlight`` (a ``(d,)`` mask or names) fills
+    those nodes in red, e.g. the targets of an experiment.
+    """
+    array = np.asarray(adjacency.to_numpy() if isinstance(adjacency, pd.DataFrame) else adjacency)
+    if array.ndim != 2 or array.shape[0] != array.shape[1]:
+        raise MetaCaDIInputError(f"adjacency must be a square (d, d) matrix; got shape {array.shape}.")
+    if names is None and isinstance(adjacency, pd.DataFrame):
+        names = [str(c) for c in adjacency.columns]
+    names = check_names(names, array.shape[0])
+    truth = _adjacency(array, len(names), name="adjacency")
+    if positions is None:
+        positions = node_positions(names, truth.astype(int), layout_seed)
+    fig = go.Figure()
+    annotations = []
+    for k, (i, j) in enumerate(zip(*np.nonzero(truth))):
+        offset = 0.03 if truth[j, i] else 0.0
+        a, b = _edge_segment(positions[names[i]], positions[names[j]], shrink=0.1, offset=offset)
+        fig.add_trace(
+            go.Scatter(
+                x=[a[0], b[0]], y=[a[1], b[1]], mode="lines", line=dict(color="#333333", width=2),
+                name="true edge", legendgroup="true edge", showlegend=False,
+                hovertemplate=f"{names[i]} → {names[j]}<extra></extra>",
+                meta={"cause": names[i], "effect": names[j]},
+            )
+        )
+        annotations.append(_arrow(a, b, "#333333", 2.0))
+    nodes = _node_trace(positions, names)
+    if highlight is not None:
+        mask = _target_mask(highlight, names, "highlight")
+        nodes.marker.color = [TRUE_COLOR if hit else NODE_COLOR for hit in mask]
+    fig.add_trace(nodes)
+    _base_layout(fig, title, height)
+    fig.update_layout(annotations=annotations, showlegend=False)
+    return fig
+
+
+def edge_heatmap(
+    edge_probs: pd.DataFrame,
+    true_adjacency: Any | None = None,
+    *,
+    title: str | None = "Edge probabilities P(cause → effect)",
+    height: int = 420,
+) -> go.Figure:
+    """Heatmap of ``P(i -> j)``: rows = causes, columns = effects, the diagonal left blank.
+
+    Trace 0 is the ``go.Heatmap`` (``z`` = the probabilities, ``None`` on the diagonal); with
+    ``true_adjacency`` a second trace "true edge" outlines the true edges' cells.
+    """
+    frame = _edge_prob_frame(edge_probs)
+    names = list(frame.columns)
+    z = frame.to_numpy().astype(object)
+    for k in range(len(names)):
+        z[k, k] = None
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.tolist(), x=names, y=names, zmin=0.0, zmax=1.0, colorscale=EDGE_COLORSCALE,
+            texttemplate="%{z:.2f}", textfont=dict(size=10), name="P(edge)",
+            colorbar=dict(title="P(edge)", thickness=12),
+            hovertemplate="%{y} → %{x}: P = %{z:.3f}<extra></extra>",
+        )
+    )
+    if true_adjacency is not None:
+        truth = _adjacency(true_adjacency, len(names))
+        rows, cols = np.nonzero(truth)
+        fig.add_trace(
+            go.Scatter(
+                x=[names[j] for j in cols], y=[names[i] for i in rows], mode="markers", name="true edge",
+                marker=dict(symbol="square-open", size=max(12, 240 // max(len(names), 1)), color=TRUE_COLOR,
+                            line=dict(width=2.5)),
+                hoverinfo="skip",
+            )
+        )
+    fig.update_layout(
+        title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        xaxis=dict(title="effect", side="bottom", constrain="domain"),
+        yaxis=dict(title="cause", autorange="reversed", scaleanchor="x", constrain="domain"),
+        plot_bgcolor="white",
+        legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0),
+    )
+    return fig
+
+
+def target_bar_chart(
+    target_probs: pd.Series,
+    true_targets: Any | None = None,
+    intended_targets: Any | None = None,
+    *,
+    title: str | None = "Intervention-target probabilities",
+    height: int = 320,
+) -> go.Figure:
+    """Bar chart of ``P(r_j = 1 | data)`` for every variable ``j`` (``Posterior.target_probs``).
+
+    Trace 0 is the ``go.Bar`` (``x`` = names, ``y`` = probabilities; true targets' bars red).
+    With ``true_targets`` (a ``(d,)`` mask, a bool Series or a list of names) a marker trace
+    "true target" puts a star above each true target; with ``intended_targets`` as well, targets
+    that were hit without being intended get a separate "off-target" marker. A dashed line marks
+    ``P = 0.5``.
+    """
+    if not isinstance(target_probs, pd.Series):
+        array = np.asarray(target_probs, dtype=float)
+        if array.ndim != 1:
+            raise MetaCaDIInputError(f"target_probs must be a (d,) vector or Series; got shape {array.shape}.")
+        target_probs = pd.Series(array, index=check_names(None, array.shape[0]))
+    probs = target_probs.astype(float)
+    names = [str(n) for n in probs.index]
+    values = probs.to_numpy()
+    if not np.isfinite(values).all() or values.min(initial=0) < 0 or values.max(initial=0) > 1:
+        raise MetaCaDIInputError("target_probs must hold finite probabilities in [0, 1].")
+    truth = _target_mask(true_targets, names, "true_targets") if true_targets is not None else np.zeros(len(names), bool)
+    fig = go.Figure(
+        go.Bar(
+            x=names, y=values.tolist(), name="P(target)",
+            marker=dict(color=[TRUE_COLOR if hit else BAR_COLOR for hit in truth]),
+            hovertemplate="%{x}: P(target) = %{y:.3f}<extra></extra>",
+        )
+    )
+    if true_targets is not None:
+        off = np.zeros(len(names), dtype=bool)
+        if intended_targets is not None:
+            off = truth & ~_target_mask(intended_targets, names, "intended_targets")
+        for label, mask, color, symbol in (
+            ("true target", truth & ~off, TRUE_COLOR, "star"),
+            ("off-target", off, OFF_TARGET_COLOR, "star-diamond"),
+        ):
+            if label == "off-target" and not mask.any():
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=[n for n, hit in zip(names, mask) if hit],
+                    y=[min(float(v) + 0.07, 1.1) for v, hit in zip(values, mask) if hit],
+                    mode="markers", name=label, marker=dict(symbol=symbol, size=14, color=color),
+                    hoverinfo="skip",
+                )
+            )
+    fig.add_hline(y=0.5, line=dict(color="#888888", dash="dash", width=1))
+    fig.update_layout(
+        title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        yaxis=dict(title="P(intervened)", range=[0, 1.15]), xaxis=dict(title=None, type="category"),
+        plot_bgcolor="white", bargap=0.25,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
+    )
+    return fig
+
+
+def training_curve(
+    history: Sequence[Mapping[str, float]] | pd.DataFrame,
+    terms: Sequence[str] | None = None,
+    *,
+    smoothing: int = 1,
+    title: str | None = "Meta-training loss",
+    height: int = 320,
+) -> go.Figure:
+    """Loss terms against the training step (``MetaCaDI.history_``: one dict per step).
+
+    One line per term (default: every column, ``"loss"`` first and thicker); step numbers are
+    1-based. ``smoothing > 1`` plots a trailing moving average over that many steps.
+    """
+    frame = history if isinstance(history, pd.DataFrame) else pd.DataFrame(list(history))
+    if frame.empty:
+        raise MetaCaDIInputError("history is empty: there is no training step to plot.")
+    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, np.integer)) or smoothing < 1:
+        raise MetaCaDIInputError(f"smoothing must be a positive integer; got {smoothing!r}.")
+    if terms is None:
+        terms = sorted(frame.columns, key=lambda c: (c != "loss", list(frame.columns).index(c)))
+    unknown = [t for t in terms if t not in frame.columns]
+    if unknown:
+        raise MetaCaDIInputError(f"history has no terms {unknown}; it has {list(frame.columns)}.")
+    steps = np.arange(1, len(frame) + 1)
+    fig = go.Figure()
+    for term in terms:
+        values = frame[term].astype(float)
+        if smoothing > 1:
+            values = values.rolling(smoothing, min_periods=1).mean()
+        fig.add_trace(
+            go.Scatter(
+                x=steps.tolist(), y=values.tolist(), mode="lines", name=term,
+                line=dict(width=2.5 if term == "loss" else 1.2),
+            )
+        )
+    fig.update_layout(
+        title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        xaxis=dict(title="step"), yaxis=dict(title="value"), plot_bgcolor="white",
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
+    )
+    return fig

@@ -1,0 +1,144 @@
+"""The figure factories in metacadi.plots draw what they are given."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from metacadi import plots
+from metacadi.errors import MetaCaDIInputError
+
+NAMES = ["A", "B", "C", "D"]
+TRUTH = np.array(
+    [
+        [0, 1, 1, 0],
+        [0, 0, 1, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+    ]
+)
+
+
+@pytest.fixture
+def edge_probs() -> pd.DataFrame:
+    probs = np.array(
+        [
+            [0.0, 0.9, 0.02, 0.0],  # A->B true & confident, A->C true but below threshold
+            [0.1, 0.0, 0.6, 0.0],  # B->A spurious, B->C true
+            [0.0, 0.0, 0.0, 0.3],  # C->D spurious
+            [0.0, 0.0, 0.0, 0.0],
+        ]
+    )
+    return pd.DataFrame(probs, index=NAMES, columns=NAMES)
+
+
+def edge_traces(fig: go.Figure) -> list:
+    return [t for t in fig.data if t.mode == "lines"]
+
+
+def test_graph_figure_draws_edges_above_threshold_with_width_growing_with_probability(edge_probs):
+    fig = plots.graph_figure(edge_probs, threshold=0.05)
+    edges = {(t.meta["cause"], t.meta["effect"]): t for t in edge_traces(fig)}
+    assert set(edges) == {("A", "B"), ("B", "A"), ("B", "C"), ("C", "D")}
+    widths = {pair: trace.line.width for pair, trace in edges.items()}
+    assert widths[("A", "B")] > widths[("B", "C")] > widths[("C", "D")] > widths[("B", "A")]
+    assert edges[("B", "C")].customdata[0][2] == pytest.approx(0.6)
+    assert len(fig.layout.annotations) == 4  # one arrowhead per edge
+    nodes = [t for t in fig.data if t.name == "variables"]
+    assert list(nodes[0].text) == NAMES
+
+
+def test_graph_figure_tells_true_spurious_and_missed_edges_apart(edge_probs):
+    fig = plots.graph_figure(edge_probs, true_adjacency=TRUTH, threshold=0.05)
+    kinds = {(t.meta["cause"], t.meta["effect"]): t.name for t in edge_traces(fig)}
+    assert kinds == {
+        ("A", "B"): "true edge",
+        ("B", "C"): "true edge",
+        ("B", "A"): "spurious edge",
+        ("C", "D"): "spurious edge",
+        ("A", "C"): "missed true edge",
+    }
+    dashes = {t.name: t.line.dash for t in edge_traces(fig)}
+    assert dashes["true edge"] == "solid" and dashes["spurious edge"] == "dot"
+    assert len({dashes["true edge"], dashes["spurious edge"], dashes["missed true edge"]}) == 3
+
+
+def test_graph_figure_threshold_hides_weak_edges(edge_probs):
+    fig = plots.graph_figure(edge_probs, threshold=0.5)
+    assert {(t.meta["cause"], t.meta["effect"]) for t in edge_traces(fig)} == {("A", "B"), ("B", "C")}
+
+
+def test_truth_and_posterior_share_node_positions(edge_probs):
+    posterior = plots.graph_figure(edge_probs, true_adjacency=TRUTH, layout_seed=3)
+    truth = plots.true_graph_figure(TRUTH, NAMES, layout_seed=3)
+    p_nodes = next(t for t in posterior.data if t.name == "variables")
+    t_nodes = next(t for t in truth.data if t.name == "variables")
+    np.testing.assert_allclose(p_nodes.x, t_nodes.x)
+    np.testing.assert_allclose(p_nodes.y, t_nodes.y)
+
+
+def test_true_graph_figure_has_one_trace_per_edge_and_highlights_targets():
+    fig = plots.true_graph_figure(TRUTH, NAMES, highlight=["C"])
+    assert {(t.meta["cause"], t.meta["effect"]) for t in edge_traces(fig)} == {("A", "B"), ("A", "C"), ("B", "C")}
+    nodes = next(t for t in fig.data if t.name == "variables")
+    assert nodes.marker.color[2] == plots.TRUE_COLOR
+    assert nodes.marker.color[0] != plots.TRUE_COLOR
+
+
+def test_edge_heatmap_values_blank_diagonal_and_true_edge_marks(edge_probs):
+    fig = plots.edge_heatmap(edge_probs, true_adjacency=TRUTH)
+    heat = fig.data[0]
+    assert isinstance(heat, go.Heatmap)
+    assert heat.z[0][1] == pytest.approx(0.9) and heat.z[1][2] == pytest.approx(0.6)
+    assert all(heat.z[k][k] is None for k in range(4))
+    assert list(heat.x) == NAMES and list(heat.y) == NAMES
+    marks = fig.data[1]
+    assert marks.name == "true edge"
+    assert set(zip(marks.y, marks.x)) == {("A", "B"), ("A", "C"), ("B", "C")}
+
+
+def test_target_bar_chart_marks_true_and_off_targets():
+    probs = pd.Series([0.05, 0.8, 0.55, 0.1], index=NAMES)
+    fig = plots.target_bar_chart(probs, true_targets=["B", "C"], intended_targets=["B"])
+    bars = fig.data[0]
+    assert list(bars.x) == NAMES
+    np.testing.assert_allclose(bars.y, probs.to_numpy())
+    assert bars.marker.color[1] == plots.TRUE_COLOR and bars.marker.color[0] == plots.BAR_COLOR
+    marks = {t.name: list(t.x) for t in fig.data[1:]}
+    assert marks == {"true target": ["B"], "off-target": ["C"]}
+
+
+def test_target_bar_chart_accepts_a_boolean_mask_and_no_truth():
+    probs = pd.Series([0.05, 0.8, 0.55, 0.1], index=NAMES)
+    masked = plots.target_bar_chart(probs, true_targets=np.array([0, 0, 0, 1]))
+    assert list(masked.data[1].x) == ["D"]
+    plain = plots.target_bar_chart(probs)
+    assert len(plain.data) == 1
+
+
+def test_training_curve_one_line_per_term_loss_first():
+    history = [{"reconstruction": 2.0, "loss": 3.0}, {"reconstruction": 1.0, "loss": 1.0}, {"reconstruction": 0.0, "loss": 2.0}]
+    fig = plots.training_curve(history)
+    assert [t.name for t in fig.data] == ["loss", "reconstruction"]
+    assert list(fig.data[0].x) == [1, 2, 3]
+    assert list(fig.data[0].y) == [3.0, 1.0, 2.0]
+    smooth = plots.training_curve(history, terms=["loss"], smoothing=2)
+    np.testing.assert_allclose(smooth.data[0].y, [3.0, 2.0, 1.5])
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda e: plots.graph_figure(e.iloc[:, :3]), "square"),
+        (lambda e: plots.graph_figure(e * 2), r"\[0, 1\]"),
+        (lambda e: plots.graph_figure(e, true_adjacency=np.zeros((3, 3))), r"\(4, 4\)"),
+        (lambda e: plots.graph_figure(e, threshold=1.5), "threshold"),
+        (lambda e: plots.edge_heatmap(e, true_adjacency=np.full((4, 4), 2)), "0 and 1"),
+        (lambda e: plots.target_bar_chart(pd.Series([0.1, 0.2], index=["A", "B"]), true_targets=["Z"]), "unknown"),
+        (lambda e: plots.training_curve([]), "empty"),
+        (lambda e: plots.training_curve([{"loss": 1.0}], terms=["hsic"]), "hsic"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(edge_probs, call, message):
+    with pytest.raises(MetaCaDIInputError, match=message):
+        call(edge_probs)
