@@ -1,6 +1,11 @@
 """The terms of the training objective (paper eq. 7, a negative ELBO with one sample of ``A, r``):
 
-    L = mean_t [ L_rec(Q_t) + alpha * L_sparse(gamma_t) + beta * L_HSIC(Q_t) ] + eta * KL(q_phi(E) || Bern(p0))
+    L = mean_t [ L_rec(Q_t) + alpha * L_sparse(gamma_t) - kappa * H(q(r_t)) + beta * L_HSIC(Q_t) ]
+        + eta * KL(q_phi(E) || Bern(p0))
+
+``H(q(r_t))`` is the entropy of the Bernoulli target posterior: the part of the ELBO's
+``KL(q(r_t) || p(r_t))`` that the L1 penalty leaves out. It keeps target logits finite (a
+saturated sigmoid has no gradient, so a predictor pushed to ``p = 0`` early would never recover).
 
 Each function documents its shapes; :class:`LossWeights` names the weights.
 """
@@ -21,11 +26,13 @@ class LossWeights:
         sparsity: ``alpha``, on the expected number of targets per task.
         hsic: ``beta``, on the residual-independence penalty.
         edge_prior: ``eta``, on the KL to the sparse edge prior (a per-edge mean).
+        target_entropy: ``kappa``, on the (negated) entropy of the target posterior.
     """
 
     sparsity: float = 0.05
     hsic: float = 1.0
     edge_prior: float = 0.05
+    target_entropy: float = 0.05
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -48,8 +55,14 @@ def gaussian_nll_per_variable(x: torch.Tensor, mean: torch.Tensor, noise_scale: 
 
 
 def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, noise_scale: torch.Tensor) -> torch.Tensor:
-    """Reconstruction term ``L_rec``: mean Gaussian NLL per entry, ``(B,)`` (see :func:`gaussian_nll_per_variable`)."""
-    return gaussian_nll_per_variable(x, mean, noise_scale).mean(dim=-1)
+    """Reconstruction term ``L_rec``: Gaussian NLL of a whole row (summed over the ``d``
+    variables), averaged over rows, ``(B,)`` (see :func:`gaussian_nll_per_variable`).
+
+    Summing over variables keeps the term on the scale of a log-likelihood, so the per-task
+    target penalty (a sum over variables too) weighs against each variable's evidence with a
+    weight that does not shrink as ``d`` grows.
+    """
+    return gaussian_nll_per_variable(x, mean, noise_scale).sum(dim=-1)
 
 
 def expected_reconstruction(nll_obs: torch.Tensor, nll_int: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
@@ -57,13 +70,13 @@ def expected_reconstruction(nll_obs: torch.Tensor, nll_int: torch.Tensor, target
 
     Given the graph, the Gaussian likelihood of eq. 2 factorises over variables and variable
     ``j`` depends on ``r_j`` only, so the expectation over the targets is exact:
-    ``mean_j [(1 - p_j) NLL_j^obs + p_j NLL_j^int]`` — the same objective as a Monte-Carlo sample
-    of ``r``, with a zero-variance gradient for the target predictor.
+    ``sum_j [(1 - p_j) NLL_j^obs + p_j NLL_j^int]`` — the same objective as a Monte-Carlo sample
+    of ``r`` in :func:`gaussian_nll`, with a zero-variance gradient for the target predictor.
 
     Args:
         nll_obs, nll_int: ``(B, d)`` per-variable NLL of the two mechanisms. target_probs: ``(B, d)``.
     """
-    return ((1.0 - target_probs) * nll_obs + target_probs * nll_int).mean(dim=-1)
+    return ((1.0 - target_probs) * nll_obs + target_probs * nll_int).sum(dim=-1)
 
 
 def mean_squared_error(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
@@ -78,6 +91,17 @@ def target_sparsity(target_logits: torch.Tensor) -> torch.Tensor:
     logits would pull every probability towards 1/2, the opposite of sparse targets.
     """
     return torch.sigmoid(target_logits).sum(dim=-1)
+
+
+def target_entropy(target_logits: torch.Tensor) -> torch.Tensor:
+    """``H(q(r_t)) = sum_j H(Bern(sigmoid(gamma_tj)))``, ``(B,)``, computed stably from logits.
+
+    With ``log p = -softplus(-gamma)`` and ``log(1 - p) = -softplus(gamma)``:
+    ``H = p softplus(-gamma) + (1 - p) softplus(gamma)``.
+    """
+    p = torch.sigmoid(target_logits)
+    softplus = torch.nn.functional.softplus
+    return (p * softplus(-target_logits) + (1.0 - p) * softplus(target_logits)).sum(dim=-1)
 
 
 def _gaussian_gram(values: torch.Tensor) -> torch.Tensor:

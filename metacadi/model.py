@@ -46,6 +46,7 @@ from .losses import (
     gaussian_nll,
     gaussian_nll_per_variable,
     residual_independence,
+    target_entropy,
     target_sparsity,
 )
 from .posterior import Posterior
@@ -145,6 +146,8 @@ class MetaCaDI:
         tasks_per_step: tasks per step (``None``: all of them).
         learning_rate: Adam's step size.
         sparsity_weight, hsic_weight, edge_prior_weight: ``alpha``, ``beta``, ``eta`` of eq. 7.
+        target_entropy_weight: ``kappa``, weight of the target posterior's entropy (the part of
+            the ELBO's KL over ``r`` that the L1 term leaves out; keeps target logits from saturating).
         prior_expected_degree: expected edges per node under the sparse edge prior (sets ``p0``).
         order_temperature, edge_temperature, target_temperature: relaxation temperatures.
         relaxation: ``"softsort"`` or ``"sinkhorn"`` for the node order.
@@ -178,10 +181,11 @@ class MetaCaDI:
         query_size: int = 64,
         n_steps: int = 600,
         tasks_per_step: int | None = None,
-        learning_rate: float = 5e-3,
+        learning_rate: float = 2e-2,
         sparsity_weight: float = 0.05,
         hsic_weight: float = 1.0,
         edge_prior_weight: float = 0.05,
+        target_entropy_weight: float = 0.05,
         prior_expected_degree: float = 1.0,
         order_temperature: float = 0.5,
         edge_temperature: float = 0.5,
@@ -206,6 +210,7 @@ class MetaCaDI:
         self.sparsity_weight = sparsity_weight
         self.hsic_weight = hsic_weight
         self.edge_prior_weight = edge_prior_weight
+        self.target_entropy_weight = target_entropy_weight
         self.prior_expected_degree = prior_expected_degree
         self.order_temperature = order_temperature
         self.edge_temperature = edge_temperature
@@ -236,7 +241,7 @@ class MetaCaDI:
 
     @property
     def loss_weights(self) -> LossWeights:
-        return LossWeights(self.sparsity_weight, self.hsic_weight, self.edge_prior_weight)
+        return LossWeights(self.sparsity_weight, self.hsic_weight, self.edge_prior_weight, self.target_entropy_weight)
 
     def _check_config(self) -> None:
         for name in ("hidden_size", "n_features", "embedding_size", "query_size", "n_graph_samples", "n_edge_samples"):
@@ -251,7 +256,7 @@ class MetaCaDI:
                 raise MetaCaDIInputError(f"{name} must be a positive number; got {value!r}.")
         if self.target_expectation not in ("exact", "sample"):
             raise MetaCaDIInputError(f"target_expectation must be 'exact' or 'sample'; got {self.target_expectation!r}.")
-        for name in ("sparsity_weight", "hsic_weight", "edge_prior_weight", "prior_expected_degree"):
+        for name in ("sparsity_weight", "hsic_weight", "edge_prior_weight", "target_entropy_weight", "prior_expected_degree"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0 or not np.isfinite(value):
                 raise MetaCaDIInputError(f"{name} must be a number >= 0; got {value!r}.")
@@ -430,10 +435,20 @@ class MetaCaDI:
         else:
             reconstruction = gaussian_nll(query, prediction, noise_scale).mean()
         sparsity = target_sparsity(logits).mean()
+        entropy = target_entropy(logits).mean()
         hsic = residual_independence(query - prediction).mean() if weights.hsic > 0 else reconstruction.new_zeros(())
         kl = edge_prior_kl(network.graph.edge_presence_probs(), prior_prob)
-        loss = reconstruction + weights.sparsity * sparsity + weights.hsic * hsic + weights.edge_prior * kl
-        return {"loss": loss, "reconstruction": reconstruction, "sparsity": sparsity, "hsic": hsic, "edge_kl": kl}
+        loss = (
+            reconstruction
+            + weights.sparsity * sparsity
+            - weights.target_entropy * entropy
+            + weights.hsic * hsic
+            + weights.edge_prior * kl
+        )
+        return {
+            "loss": loss, "reconstruction": reconstruction, "sparsity": sparsity,
+            "target_entropy": entropy, "hsic": hsic, "edge_kl": kl,
+        }
 
     # ------------------------------------------------------------------ posterior
     def _check_fitted(self) -> None:
