@@ -1,0 +1,268 @@
+"""MetaCaDI estimator: training signal, adaptation, input errors, checkpoints, callbacks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from metacadi import MetaCaDIInputError, NotFittedError, make_meta_protocol
+from metacadi.errors import CheckpointError
+from metacadi.losses import edge_prior_probability
+from metacadi.model import MetaCaDI, TrainingState
+
+NAMES = ["gene_a", "gene_b", "gene_c", "gene_d", "gene_e"]
+SMALL = dict(hidden_size=8, n_features=6, embedding_size=8, n_edge_samples=128, seed=0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def protocol():
+    return make_meta_protocol(n_variables=5, seed=11, train_rows=40, n_test=5, names=NAMES)
+
+
+@pytest.fixture(scope="module")
+def model(protocol):
+    return MetaCaDI(n_steps=30, **SMALL).fit(protocol.train, progress=False)
+
+
+# ------------------------------------------------------------------ training signal
+
+
+@pytest.mark.parametrize("relaxation", ["softsort", "sinkhorn"])
+def test_one_objective_step_reaches_every_shared_parameter(protocol, relaxation):
+    model = MetaCaDI(n_steps=1, relaxation=relaxation, target_expectation="sample", **SMALL)
+    model.fit(protocol.train, progress=False)
+    data, valid = model._prepare_training_data(protocol.train)
+    generator = torch.Generator().manual_seed(3)
+    support, query = model._split(data, valid, 20, generator)
+    network = model.network_.train()
+    network.zero_grad(set_to_none=True)
+    prior = edge_prior_probability(5, model.prior_expected_degree)
+    terms = model._objective(support, query, prior, model.loss_weights, generator)
+    assert set(terms) >= {"loss", "reconstruction", "sparsity", "hsic", "edge_kl"}
+    terms["loss"].backward()
+    missing = [name for name, p in network.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []
+    assert all(torch.isfinite(p.grad).all() for p in network.parameters())
+
+
+def test_fit_records_history_and_learns_attributes(model, protocol):
+    assert len(model.history_) == 30 and model.fit_seconds_ > 0
+    assert all(np.isfinite(step["loss"]) for step in model.history_)
+    assert model.names_ == NAMES and model.n_variables_ == 5
+    edges = model.edge_probs_
+    assert list(edges.index) == NAMES and list(edges.columns) == NAMES
+    assert ((edges.to_numpy() >= 0) & (edges.to_numpy() <= 1)).all()
+    assert (np.diag(edges.to_numpy()) == 0).all()
+
+
+def test_training_is_reproducible_with_a_seed(protocol):
+    first = MetaCaDI(n_steps=3, **SMALL).fit(protocol.train, progress=False)
+    second = MetaCaDI(n_steps=3, **SMALL).fit(protocol.train, progress=False)
+    assert [h["loss"] for h in first.history_] == [h["loss"] for h in second.history_]
+    pd.testing.assert_frame_equal(first.edge_probs_, second.edge_probs_)
+
+
+# ------------------------------------------------------------------ adaptation
+
+
+def test_adapt_keeps_names_and_returns_probabilities(model, protocol):
+    frame = protocol.test[0].to_frame()
+    assert list(frame.columns) == NAMES
+    posterior = model.adapt(frame)
+    assert list(posterior.target_probs.index) == NAMES
+    assert list(posterior.edge_probs.columns) == NAMES
+    assert ((posterior.target_probs >= 0) & (posterior.target_probs <= 1)).all()
+    assert posterior.n_rows == 10
+    # columns are matched by name, not by position
+    shuffled = model.adapt(frame[NAMES[::-1]])
+    pd.testing.assert_series_equal(shuffled.target_probs, posterior.target_probs)
+    # arrays work too, the same seed gives the same posterior
+    again = model.adapt(frame.to_numpy())
+    np.testing.assert_allclose(again.target_probs.to_numpy(), posterior.target_probs.to_numpy(), rtol=1e-6)
+    samples = posterior.sample_graphs(20, seed=0)
+    assert samples.shape == (20, 5, 5) and set(np.unique(samples)) <= {0, 1}
+    graph = posterior.to_networkx(0.0)
+    assert set(graph.nodes) == set(NAMES)
+
+
+def test_adapt_many_matches_one_at_a_time(model, protocol):
+    tasks = list(protocol.test)
+    together = model.adapt_many(tasks)
+    for task, posterior in zip(tasks, together):
+        alone = model.adapt(task)
+        np.testing.assert_allclose(posterior.target_probs.to_numpy(), alone.target_probs.to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make_bad, message",
+    [
+        (lambda f: f.assign(gene_a=[np.nan] + list(f.gene_a[1:])), "NaN or infinite"),
+        (lambda f: f.iloc[:, :4].to_numpy(), "has 4 columns but 5 variables"),
+        (lambda f: f.iloc[:1], "at least 2 are needed"),
+        (lambda f: f.rename(columns={"gene_a": "gene_z"}), r"missing \['gene_a'\], unexpected \['gene_z'\]"),
+        (lambda f: f.assign(extra=1.0), r"unexpected \['extra'\]"),
+        (lambda f: f.to_numpy()[None], "must be 2-D"),
+        (lambda f: f.astype(str), "must hold numbers"),
+    ],
+)
+def test_adapt_rejects_bad_input_with_a_helpful_message(model, protocol, make_bad, message):
+    frame = protocol.test[0].to_frame()
+    with pytest.raises(MetaCaDIInputError, match=message):
+        model.adapt(make_bad(frame))
+
+
+def test_adapt_many_rejects_an_empty_list(model):
+    with pytest.raises(MetaCaDIInputError, match="at least one dataset"):
+        model.adapt_many([])
+
+
+def test_not_fitted_raises():
+    fresh = MetaCaDI()
+    for call in (lambda: fresh.adapt(np.zeros((5, 3))), fresh.graph_posterior, lambda: fresh.save("never.pt")):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            call()
+
+
+def test_bad_configuration_raises(protocol):
+    with pytest.raises(MetaCaDIInputError, match="ridge_lambda"):
+        MetaCaDI(ridge_lambda=0.0).fit(protocol.train, progress=False)
+    with pytest.raises(MetaCaDIInputError, match="support_size"):
+        MetaCaDI(support_size=40, n_steps=1).fit(protocol.train, progress=False)
+    with pytest.raises(MetaCaDIInputError, match="unknown parameter"):
+        MetaCaDI().set_params(learning_rat=0.1)
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+def test_save_load_roundtrip_gives_identical_posteriors(model, protocol, tmp_path):
+    path = model.save(tmp_path / "model.pt")
+    loaded = MetaCaDI.load(path)
+    assert loaded.get_params() == model.get_params()
+    assert loaded.names_ == NAMES
+    pd.testing.assert_frame_equal(loaded.edge_probs_, model.edge_probs_)
+    for task in protocol.test:
+        pd.testing.assert_series_equal(loaded.adapt(task).target_probs, model.adapt(task).target_probs)
+    np.testing.assert_array_equal(
+        loaded.graph_posterior().sample_graphs(10, seed=1), model.graph_posterior().sample_graphs(10, seed=1)
+    )
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_tampered_checkpoint_is_refused(model, tmp_path):
+    path = model.save(tmp_path / "model.pt")
+    # a changed weight inside an otherwise valid file fails the checksum
+    payload = torch.load(path, weights_only=True)
+    payload["state"]["likelihood.obs_b2"] = payload["state"]["likelihood.obs_b2"] + 1e-3
+    edited = tmp_path / "edited.pt"
+    torch.save(payload, edited)
+    with pytest.raises(CheckpointError, match="checksum"):
+        MetaCaDI.load(edited)
+    # flipped bytes inside a stored weight: refused
+    raw = path.read_bytes()
+    weights = torch.load(path, weights_only=True)["state"]["likelihood.obs_w1"].numpy().tobytes()
+    start = raw.find(weights)
+    assert start > 0
+    for offset in (start, start + len(weights) // 2, start + len(weights) - 1):
+        corrupted = tmp_path / f"flipped_{offset}.pt"
+        corrupted.write_bytes(_flip(raw, offset))
+        with pytest.raises(CheckpointError):
+            MetaCaDI.load(corrupted)
+    # flipped bytes anywhere else: refused, or (zip timestamps, padding, pickle memo slots) the
+    # file still holds exactly the same model -- never a different model loaded silently
+    reference = model.network_.state_dict()
+    refused = 0
+    for offset in range(0, len(raw), max(len(raw) // 25, 1)):
+        corrupted = tmp_path / "flipped.pt"
+        corrupted.write_bytes(_flip(raw, offset))
+        try:
+            loaded = MetaCaDI.load(corrupted)
+        except CheckpointError:
+            refused += 1
+            continue
+        state = loaded.network_.state_dict()
+        assert all(torch.equal(state[name], reference[name]) for name in reference), offset
+        assert loaded.names_ == model.names_ and loaded.get_params() == model.get_params()
+    assert refused > 0
+
+
+def _flip(raw: bytes, offset: int) -> bytes:
+    flipped = bytearray(raw)
+    flipped[offset] ^= 0xFF
+    return bytes(flipped)
+
+
+def test_non_checkpoint_files_are_refused(tmp_path):
+    text = tmp_path / "notes.pt"
+    text.write_text("not a model")
+    with pytest.raises(CheckpointError, match="not a loadable metacadi checkpoint"):
+        MetaCaDI.load(text)
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(3)}, plain)
+    with pytest.raises(CheckpointError, match="missing format tag"):
+        MetaCaDI.load(plain)
+    with pytest.raises(CheckpointError, match="no checkpoint file"):
+        MetaCaDI.load(tmp_path / "absent.pt")
+
+
+def test_failed_save_leaves_no_file(model, tmp_path, monkeypatch):
+    with pytest.raises(MetaCaDIInputError, match="does not exist"):
+        model.save(tmp_path / "missing_folder" / "model.pt")
+    assert not (tmp_path / "missing_folder").exists()
+
+    def broken_save(obj, stream, *args, **kwargs):
+        stream.write(b"partial bytes")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    target = tmp_path / "model.pt"
+    with pytest.raises(OSError, match="disk full"):
+        model.save(target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_save_keeps_the_previous_file(model, tmp_path, monkeypatch):
+    target = model.save(tmp_path / "model.pt")
+    before = target.read_bytes()
+
+    def broken_save(obj, stream, *args, **kwargs):
+        raise OSError("interrupted")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        model.save(target)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
+# ------------------------------------------------------------------ callbacks
+
+
+def test_callback_receives_states_and_can_stop_training(protocol):
+    states: list[TrainingState] = []
+
+    def callback(state: TrainingState):
+        states.append(state)
+        assert state.model.graph_posterior().edge_probs.shape == (5, 5)  # usable mid-training
+        return state.step < 10
+
+    model = MetaCaDI(n_steps=50, **SMALL).fit(protocol.train, callback=callback, callback_every=5, progress=False)
+    assert [s.step for s in states] == [5, 10]
+    assert all(s.n_steps == 50 and np.isfinite(s.loss) and "reconstruction" in s.terms for s in states)
+    assert states[1].elapsed_seconds >= states[0].elapsed_seconds > 0
+    assert len(model.history_) == 10 and model.stopped_early_
+    assert model.adapt(protocol.test[0]).target_probs.between(0, 1).all()
+
+
+def test_callback_runs_after_the_last_step(protocol):
+    steps = []
+    MetaCaDI(n_steps=7, **SMALL).fit(protocol.train, callback=lambda s: steps.append(s.step), callback_every=5, progress=False)
+    assert steps == [5, 7]
