@@ -1,0 +1,794 @@
+"""Benchmark runner: MetaCaDI, its MAML ablations and the baselines on simulated meta-learning problems.
+
+    python -m metacadi.bench --preset small --seeds 3                 # a few minutes on 2 cores
+    python -m metacadi.bench --preset small --methods all --out results/
+    python -m metacadi.bench --preset paper --n-jobs 8 --out results/  # the paper's protocol
+
+or, from Python (the book does this)::
+
+    from metacadi.bench import run_benchmark, summary_table, to_markdown
+    results = run_benchmark(preset="tiny", seeds=2)       # one row per seed x data x intervention x method
+    print(to_markdown(summary_table(results)))
+
+Protocol (paper §5), for every seed ``s``, data source and intervention type:
+
+1. :func:`build_protocol`: one random DAG and SCM (seed ``s``), meta-training tasks (observational
+   and interventional, ``train_rows`` rows each) and meta-test tasks (``test_rows`` = 10 rows each,
+   new experiments). GP-ANM data come from :func:`~metacadi.tasks.make_meta_protocol`
+   (Erdős–Rényi graph, GP mechanisms; ``hard`` or ``soft`` interventions); SERGIO data from
+   :func:`~metacadi.sergio.make_sergio_protocol` (scale-free gene network; ``hard`` =
+   knockouts, ``soft`` = knock-downs). The same seed gives the same graph and mechanisms for
+   hard and soft, so the two columns of a table are paired.
+2. :func:`run_method`: MetaCaDI and the MAML ablations are meta-trained on the meta-training tasks
+   and then adapt to **one meta-test dataset at a time** (each adaptation timed). The baselines
+   instead see **all** datasets at once, the meta-training tasks and every meta-test dataset, as
+   in the paper (Appendix C); their target scores for the meta-test tasks are read off their
+   result. The ``distribution-shift`` reference scores every meta-test dataset against the pooled
+   observational meta-training data (it is given the observational tasks and the test tasks).
+3. :func:`evaluate`: E-SHD and E-SID, the means over ``n_graph_samples`` graphs drawn from the
+   method's graph posterior (a point-estimate method contributes its single graph); edge AUROC /
+   AUPRC from the edge probabilities; Intv-AUROC / Intv-AUPRC of the target probabilities
+   against the true targets, pooled over the meta-test tasks; fit time; median adaptation time
+   per meta-test task; meta-training seconds per step.
+4. :func:`summary_table` (mean ± sd over seeds), :func:`welch_tests` (Welch's t-test of each
+   method against MetaCaDI, per metric, when there are at least two seeds), :func:`speed_table`
+   (adaptation and training speed of the three MetaCaDI variants on the same tasks, as ratios),
+   :func:`to_markdown`, :func:`figure` (plotly).
+
+Presets (exact sizes; every model argument not listed keeps MetaCaDI's default):
+
+``tiny`` (tests and the book, ~20 s): ``d = 5`` variables, ER graph with expected degree 1,
+2 observational + 10 interventional meta-training tasks of 40 rows, 5 meta-test tasks of
+10 rows, 40 meta-training steps, 32 graph samples for E-SHD/E-SID; hard interventions on GP-ANM
+data; 2 seeds.
+
+``small`` (the command-line default): ``d = 10`` variables, ER graph with expected degree 1,
+2 observational + 20 interventional meta-training tasks of 100 rows (support 10, query up to 64),
+10 meta-test tasks of 10 rows, 150 meta-training steps, 100 graph samples; hard and soft
+interventions on GP-ANM data; 3 seeds; methods MetaCaDI, Intv-MAML, Full-MAML and the
+distribution-shift reference. ``d = 20`` would be the headline size, but Full-MAML's
+second-order meta-training costs about 0.9 s per step at ``d = 20`` on one busy core (four
+times MetaCaDI's 0.25 s), which does not fit "a few minutes" for 3 seeds x 2 intervention types
+x 3 models; ``d = 10`` with 150 steps does (0.05 s per MetaCaDI step, 0.25 s per Full-MAML step).
+
+``paper``: the paper's protocol as far as the text states it (its numbers were lost, see
+``METHOD.md``): ``d = 20`` variables, ER graph with expected degree 1, 2 observational + 40
+interventional meta-training tasks of 100 rows (support 10), 20 meta-test tasks of 10 rows,
+MetaCaDI's default number of steps (600), 1000 graph samples, hard and soft interventions, GP-ANM
+and SERGIO data, 20 seeds, every method.
+
+Timings are wall-clock seconds on whatever machine runs the benchmark; each job runs torch with
+one thread (the models are small; intra-op threads only add contention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import MetaCaDIInputError
+from .tasks import TaskSet
+
+__all__ = [
+    "DATA_SOURCES",
+    "INTERVENTIONS",
+    "METHODS",
+    "METHOD_LABELS",
+    "METRICS",
+    "MethodOutput",
+    "PRESETS",
+    "Preset",
+    "build_protocol",
+    "evaluate",
+    "figure",
+    "main",
+    "run_benchmark",
+    "run_method",
+    "run_setting",
+    "speed_table",
+    "summarise",
+    "summary_table",
+    "to_markdown",
+    "welch_tests",
+]
+
+DATA_SOURCES: tuple[str, ...] = ("gp-anm", "sergio")
+INTERVENTIONS: tuple[str, ...] = ("hard", "soft")
+MODEL_METHODS: tuple[str, ...] = ("metacadi", "intv-maml", "full-maml")
+
+
+def _baseline_names() -> tuple[str, ...]:
+    from .baselines import BASELINES
+
+    return tuple(BASELINES)
+
+
+#: every method name the runner knows: the three MetaCaDI variants, then the baselines
+METHODS: tuple[str, ...] = MODEL_METHODS + _baseline_names()
+
+METHOD_LABELS: dict[str, str] = {
+    "metacadi": "MetaCaDI",
+    "intv-maml": "MetaCaDI-Intv-MAML",
+    "full-maml": "MetaCaDI-Full-MAML",
+    "distribution-shift": "Distribution shift (reference)",
+    "jci-pc": "JCI-PC",
+    "ut-igsp": "UT-IGSP",
+    "dcdi-g": "DCDI-G",
+    "bacadi": "BaCaDI",
+}
+
+#: metric column -> (label, higher is better)
+METRICS: dict[str, tuple[str, bool]] = {
+    "e_shd": ("E-SHD", False),
+    "e_sid": ("E-SID", False),
+    "edge_auroc": ("Edge-AUROC", True),
+    "edge_auprc": ("Edge-AUPRC", True),
+    "intv_auroc": ("Intv-AUROC", True),
+    "intv_auprc": ("Intv-AUPRC", True),
+    "fit_seconds": ("fit [s]", False),
+    "adapt_seconds": ("adapt/task [ms]", False),
+}
+
+#: the metrics Welch's t-test compares (timings are compared in :func:`speed_table`)
+TESTED_METRICS: tuple[str, ...] = ("e_shd", "e_sid", "edge_auroc", "edge_auprc", "intv_auroc", "intv_auprc")
+
+
+# --------------------------------------------------------------------------------------------
+# Presets
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes of one benchmark configuration (see the module docstring for the three presets).
+
+    Attributes:
+        protocol: arguments of :func:`~metacadi.tasks.make_meta_protocol` /
+            :func:`~metacadi.sergio.make_sergio_protocol` (``intervention`` and ``seed`` are set
+            per run).
+        model: arguments of every MetaCaDI variant (the rest keep MetaCaDI's defaults).
+        maml: extra arguments of the two MAML ablations.
+        baselines: baseline name -> constructor arguments.
+        n_graph_samples: graphs drawn from a posterior for E-SHD / E-SID.
+        seeds, methods, data, interventions: defaults of :func:`run_benchmark` for this preset.
+    """
+
+    protocol: dict[str, Any]
+    model: dict[str, Any]
+    maml: dict[str, Any] = field(default_factory=dict)
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    n_graph_samples: int = 100
+    seeds: int = 3
+    methods: tuple[str, ...] = ("metacadi", "intv-maml", "full-maml", "distribution-shift")
+    data: tuple[str, ...] = ("gp-anm",)
+    interventions: tuple[str, ...] = ("hard", "soft")
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        protocol=dict(
+            n_variables=5, expected_degree=1.0, n_observational=2, n_interventional=10,
+            train_rows=40, n_test=5, test_rows=10,
+        ),
+        model=dict(n_steps=40, n_edge_samples=200),
+        maml=dict(inner_steps=5),
+        baselines={
+            "dcdi-g": dict(inner_steps=100, max_outer=5),
+            "bacadi": dict(n_steps=300, n_particles=5),
+        },
+        n_graph_samples=32,
+        seeds=2,
+        interventions=("hard",),
+    ),
+    "small": Preset(
+        protocol=dict(
+            n_variables=10, expected_degree=1.0, n_observational=2, n_interventional=20,
+            train_rows=100, n_test=10, test_rows=10,
+        ),
+        model=dict(n_steps=150),
+        maml=dict(inner_steps=5),
+        n_graph_samples=100,
+        seeds=3,
+    ),
+    "paper": Preset(
+        protocol=dict(
+            n_variables=20, expected_degree=1.0, n_observational=2, n_interventional=40,
+            train_rows=100, n_test=20, test_rows=10,
+        ),
+        model=dict(),
+        maml=dict(inner_steps=5),
+        n_graph_samples=1000,
+        seeds=20,
+        methods=METHODS,
+        data=DATA_SOURCES,
+    ),
+}
+
+
+def _get_preset(preset: str | Preset) -> Preset:
+    if isinstance(preset, Preset):
+        return preset
+    if preset not in PRESETS:
+        raise MetaCaDIInputError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    return PRESETS[preset]
+
+
+# --------------------------------------------------------------------------------------------
+# One setting: protocol -> methods -> metrics
+# --------------------------------------------------------------------------------------------
+
+
+def build_protocol(preset: str | Preset, data: str, intervention: str, seed: int):
+    """The meta-learning problem of one seed: ``(graph, train TaskSet, test TaskSet)`` bundle.
+
+    ``data`` is ``"gp-anm"`` (GP mechanisms, ER graph, ``intervention`` ``"hard"``/``"soft"``) or
+    ``"sergio"`` (``"hard"`` = knockouts, ``"soft"`` = knock-downs). Returns the protocol object
+    (``.graph``, ``.train``, ``.test``, ``.names``).
+    """
+    config = _get_preset(preset)
+    if intervention not in INTERVENTIONS:
+        raise MetaCaDIInputError(f"intervention must be one of {INTERVENTIONS}; got {intervention!r}.")
+    if data == "gp-anm":
+        from .tasks import make_meta_protocol
+
+        return make_meta_protocol(
+            **config.protocol, graph_family="er", mechanism="gp", intervention=intervention, seed=seed
+        )
+    if data == "sergio":
+        from .sergio import make_sergio_protocol
+
+        kind = "knockout" if intervention == "hard" else "knockdown"
+        return make_sergio_protocol(**config.protocol, intervention=kind, seed=seed)
+    raise MetaCaDIInputError(f"data must be one of {DATA_SOURCES}; got {data!r}.")
+
+
+@dataclass
+class MethodOutput:
+    """What one method produced on one protocol (inputs of :func:`evaluate`).
+
+    Attributes:
+        method: method name (a key of :data:`METHOD_LABELS`).
+        edge_probs: ``(d, d)`` edge probabilities / scores, or ``None`` (no graph claim).
+        graph_samples: ``(S, d, d)`` int DAGs from the graph posterior (a point estimate: ``S = 1``),
+            or ``None``.
+        target_probs: ``(T_test, d)`` target probabilities of the meta-test tasks.
+        fit_seconds: meta-training (or, for a baseline, fitting) wall time.
+        adapt_seconds: ``(T_test,)`` adaptation time of each meta-test task (empty for baselines,
+            which do not adapt).
+        step_seconds: meta-training seconds per step (NaN for baselines).
+    """
+
+    method: str
+    edge_probs: np.ndarray | None
+    graph_samples: np.ndarray | None
+    target_probs: np.ndarray
+    fit_seconds: float
+    adapt_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    step_seconds: float = float("nan")
+
+
+def _model_class(method: str):
+    from .maml import FullMAML, IntvMAML
+    from .model import MetaCaDI
+
+    return {"metacadi": MetaCaDI, "intv-maml": IntvMAML, "full-maml": FullMAML}[method]
+
+
+def _seeded(cls, options: dict[str, Any], seed: int) -> dict[str, Any]:
+    options = dict(options)
+    if "seed" in inspect.signature(cls.__init__).parameters and "seed" not in options:
+        options["seed"] = seed
+    return options
+
+
+def run_method(method: str, protocol, preset: str | Preset, seed: int = 0) -> MethodOutput:
+    """Fit one method on ``protocol`` and collect its graph posterior and meta-test target probabilities.
+
+    MetaCaDI and the MAML ablations are meta-trained on ``protocol.train`` and adapt to each
+    meta-test dataset on its own (timed); baselines see the training and all test tasks at once
+    (the distribution-shift reference: the observational training tasks and the test tasks).
+    """
+    config = _get_preset(preset)
+    train, test = protocol.train, protocol.test
+    n_test = len(test)
+    if method in MODEL_METHODS:
+        cls = _model_class(method)
+        options = dict(config.model)
+        if method != "metacadi":
+            options.update(config.maml)
+        model = cls(**_seeded(cls, options, seed)).fit(train, progress=False)
+        adapt_seconds, target_probs = [], []
+        for task in test:
+            start = time.perf_counter()
+            posterior = model.adapt(task.data)
+            adapt_seconds.append(time.perf_counter() - start)
+            target_probs.append(posterior.target_probs.to_numpy())
+        samples = model.graph_posterior().sample_graphs(config.n_graph_samples, seed=seed)
+        return MethodOutput(
+            method=method,
+            edge_probs=model.edge_probs_.to_numpy(),
+            graph_samples=samples,
+            target_probs=np.stack(target_probs),
+            fit_seconds=float(model.fit_seconds_),
+            adapt_seconds=np.asarray(adapt_seconds),
+            step_seconds=float(model.fit_seconds_) / max(len(model.history_), 1),
+        )
+    from .baselines import BASELINES
+
+    if method not in BASELINES:
+        raise MetaCaDIInputError(f"unknown method {method!r}; choose from {list(METHODS)}.")
+    cls = BASELINES[method]
+    baseline = cls(**_seeded(cls, config.baselines.get(method, {}), seed))
+    seen = list(train.observational()) if method == "distribution-shift" else list(train)
+    result = baseline.fit(TaskSet(seen + list(test), graph=protocol.graph))
+    if result.graph_samples is not None:
+        samples = np.asarray(result.graph_samples)
+    elif result.graph is not None:
+        samples = np.asarray(result.graph)[None]
+    else:
+        samples = None
+    return MethodOutput(
+        method=method,
+        edge_probs=None if result.edge_scores is None else np.asarray(result.edge_scores, dtype=float),
+        graph_samples=samples,
+        target_probs=np.asarray(result.target_scores[-n_test:], dtype=float),
+        fit_seconds=float(result.fit_seconds),
+    )
+
+
+def evaluate(output: MethodOutput, protocol) -> dict[str, float]:
+    """Metrics of one method on one protocol (keys of :data:`METRICS` plus ``step_seconds``).
+
+    Graph metrics are NaN for a method without a graph; AUROCs are NaN when undefined (one class).
+    """
+    from .metrics import UndefinedMetricWarning, edge_auprc, edge_auroc, expected_shd, expected_sid, target_auprc, target_auroc
+
+    nan = float("nan")
+    truth = protocol.graph
+    targets = protocol.test.target_matrix()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        row = {
+            "e_shd": expected_shd(truth, output.graph_samples) if output.graph_samples is not None else nan,
+            "e_sid": expected_sid(truth, output.graph_samples) if output.graph_samples is not None else nan,
+            "edge_auroc": edge_auroc(truth, np.clip(output.edge_probs, 0, 1)) if output.edge_probs is not None else nan,
+            "edge_auprc": edge_auprc(truth, np.clip(output.edge_probs, 0, 1)) if output.edge_probs is not None else nan,
+            "intv_auroc": target_auroc(targets, np.clip(output.target_probs, 0, 1)),
+            "intv_auprc": target_auprc(targets, np.clip(output.target_probs, 0, 1)),
+        }
+    row["fit_seconds"] = output.fit_seconds
+    row["adapt_seconds"] = float(np.median(output.adapt_seconds)) if output.adapt_seconds.size else nan
+    row["step_seconds"] = output.step_seconds
+    return row
+
+
+def run_setting(
+    preset: str | Preset, seed: int, data: str, intervention: str, methods: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One job: build the protocol of ``seed`` and run every method on it (one torch thread).
+
+    All methods of a job run one after the other in the same process, so their timings are
+    taken under the same conditions (the speed ratios compare like with like).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        protocol = build_protocol(preset, data, intervention, seed)
+        rows = []
+        for method in methods:
+            output = run_method(method, protocol, preset, seed)
+            rows.append(
+                {
+                    "seed": seed,
+                    "data": data,
+                    "intervention": intervention,
+                    "method": method,
+                    "label": METHOD_LABELS.get(method, method),
+                    "n_variables": protocol.n_variables,
+                    "n_train_tasks": len(protocol.train),
+                    "n_test_tasks": len(protocol.test),
+                    **evaluate(output, protocol),
+                }
+            )
+        return rows
+    finally:
+        torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------------------------
+# Many settings
+# --------------------------------------------------------------------------------------------
+
+
+def _as_list(value: str | Sequence[str] | None, default: Sequence[str], allowed: Sequence[str], name: str) -> list[str]:
+    if value is None:
+        return list(default)
+    if isinstance(value, str):
+        value = {"both": list(allowed), "all": list(allowed)}.get(value, [value])
+    items = list(value)
+    unknown = [item for item in items if item not in allowed]
+    if unknown or not items:
+        raise MetaCaDIInputError(f"{name} must be chosen from {list(allowed)}; got {items}.")
+    return items
+
+
+def _resolve_methods(methods: str | Sequence[str] | None, preset: Preset) -> list[str]:
+    if methods is None or methods == "default":
+        chosen = list(preset.methods)
+    elif methods == "all":
+        chosen = list(METHODS)
+    else:
+        chosen = _as_list(methods, preset.methods, METHODS, "methods")
+    return chosen
+
+
+def run_benchmark(
+    preset: str | Preset = "small",
+    seeds: int | Sequence[int] | None = None,
+    methods: str | Sequence[str] | None = None,
+    data: str | Sequence[str] | None = None,
+    intervention: str | Sequence[str] | None = None,
+    n_jobs: int = 1,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Run the benchmark; one row per seed x data x intervention x method with every metric.
+
+    Args:
+        preset: ``"tiny"``, ``"small"``, ``"paper"`` (or a :class:`Preset`).
+        seeds: a number of seeds (``0 .. N-1``) or explicit seeds (default: the preset's).
+        methods: method names, ``"all"`` or ``None`` (the preset's list).
+        data: ``"gp-anm"``, ``"sergio"``, ``"both"``, a list, or ``None`` (the preset's).
+        intervention: ``"hard"``, ``"soft"``, ``"both"``, a list, or ``None`` (the preset's).
+        n_jobs: parallel jobs over (seed, data, intervention) settings (joblib processes).
+        progress: print a line per finished setting to stderr.
+    Returns:
+        DataFrame with columns ``seed, data, intervention, method, label, n_variables,
+        n_train_tasks, n_test_tasks`` and the metrics (:data:`METRICS`, ``step_seconds``).
+    """
+    from joblib import Parallel, delayed
+
+    config = _get_preset(preset)
+    if seeds is None:
+        seeds = config.seeds
+    if isinstance(seeds, (int, np.integer)):
+        if seeds < 1:
+            raise MetaCaDIInputError(f"seeds must be >= 1; got {seeds}.")
+        seed_list = list(range(int(seeds)))
+    else:
+        seed_list = [int(s) for s in seeds]
+        if not seed_list:
+            raise MetaCaDIInputError("seeds is empty; give a number of seeds or a list of seeds.")
+    chosen_methods = _resolve_methods(methods, config)
+    chosen_data = _as_list(data, config.data, DATA_SOURCES, "data")
+    chosen_interventions = _as_list(intervention, config.interventions, INTERVENTIONS, "intervention")
+    jobs = [(s, d, i) for d in chosen_data for i in chosen_interventions for s in seed_list]
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered") if n_jobs != 1 else None
+    calls = (delayed(run_setting)(preset, s, d, i, chosen_methods) for s, d, i in jobs)
+    finished = runner(calls) if runner is not None else (func(*args, **kwargs) for func, args, kwargs in calls)
+    for count, job_rows in enumerate(finished, start=1):
+        rows.extend(job_rows)
+        if progress:
+            first = job_rows[0]
+            print(
+                f"[{count}/{len(jobs)}] seed {first['seed']} {first['data']} {first['intervention']} "
+                f"done ({time.perf_counter() - start:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    results = pd.DataFrame(rows)
+    order = {m: k for k, m in enumerate(chosen_methods)}
+    results = results.sort_values(
+        ["data", "intervention", "seed", "method"], key=lambda col: col.map(order) if col.name == "method" else col
+    )
+    return results.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+GROUP = ["data", "intervention", "method"]
+
+
+def summary_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sd over seeds of every metric, per data x intervention x method.
+
+    Returns a DataFrame indexed by ``(data, intervention, method)`` with columns
+    ``<metric>_mean``, ``<metric>_sd`` (sample sd, NaN for one seed) and ``n_seeds``, in the
+    order the methods appear in ``results``.
+    """
+    _check_results(results)
+    metrics = [m for m in list(METRICS) + ["step_seconds"] if m in results.columns]
+    grouped = results.groupby(GROUP, sort=False)[metrics]
+    means, sds = grouped.mean(), grouped.std(ddof=1)
+    table = pd.concat({"mean": means, "sd": sds}, axis=1)
+    table.columns = [f"{metric}_{stat}" for stat, metric in table.columns]
+    ordered = [f"{m}_{s}" for m in metrics for s in ("mean", "sd")]
+    table = table[ordered]
+    table["n_seeds"] = results.groupby(GROUP, sort=False)["seed"].nunique()
+    return table
+
+
+#: alias: the summary of a results frame
+summarise = summary_table
+
+
+def welch_tests(results: pd.DataFrame, reference: str = "metacadi") -> pd.DataFrame:
+    """Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``) of each method against ``reference``.
+
+    One row per data x intervention x method (other than the reference) x metric, with the two
+    means, their difference (method minus reference), ``t``, the two-sided ``p_value`` and
+    ``n`` seeds per group. Empty when fewer than two seeds; ``p_value`` is NaN when both groups
+    are constant or a metric is undefined.
+    """
+    from scipy.stats import ttest_ind
+
+    _check_results(results)
+    columns = ["data", "intervention", "method", "metric", "mean", "reference_mean", "difference", "t", "p_value", "n"]
+    rows = []
+    for (data, intervention), block in results.groupby(["data", "intervention"], sort=False):
+        base = block[block.method == reference]
+        if base.seed.nunique() < 2:
+            continue
+        for method, other in block[block.method != reference].groupby("method", sort=False):
+            if other.seed.nunique() < 2:
+                continue
+            for metric in TESTED_METRICS:
+                a = other[metric].dropna().to_numpy(dtype=float)
+                b = base[metric].dropna().to_numpy(dtype=float)
+                if len(a) < 2 or len(b) < 2:
+                    t, p = float("nan"), float("nan")
+                else:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        test = ttest_ind(a, b, equal_var=False)
+                    t, p = float(test.statistic), float(test.pvalue)
+                mean_a = float(np.mean(a)) if len(a) else float("nan")
+                mean_b = float(np.mean(b)) if len(b) else float("nan")
+                rows.append([data, intervention, method, metric, mean_a, mean_b, mean_a - mean_b, t, p, min(len(a), len(b))])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def speed_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Adaptation and meta-training speed of the MetaCaDI variants, relative to MetaCaDI.
+
+    Per data x intervention x variant: the median over seeds of the median adaptation time per
+    meta-test task and of the meta-training time per step, and their ratios to MetaCaDI's
+    (ratio > 1: slower than MetaCaDI). The ratios are taken per seed (every seed's methods ran
+    one after the other in one process, on the same tasks) and then summarised by their median.
+    """
+    _check_results(results)
+    variants = results[results.method.isin(MODEL_METHODS)]
+    rows = []
+    for (data, intervention), block in variants.groupby(["data", "intervention"], sort=False):
+        base = block[block.method == "metacadi"].set_index("seed")
+        if base.empty:
+            continue
+        for method, other in block.groupby("method", sort=False):
+            other = other.set_index("seed")
+            common = other.index.intersection(base.index)
+            adapt_ratio = other.loc[common, "adapt_seconds"] / base.loc[common, "adapt_seconds"]
+            step_ratio = other.loc[common, "step_seconds"] / base.loc[common, "step_seconds"]
+            rows.append(
+                {
+                    "data": data,
+                    "intervention": intervention,
+                    "method": method,
+                    "adapt_ms_per_task": 1000 * float(other.adapt_seconds.median()),
+                    "adapt_vs_metacadi": float(adapt_ratio.median()),
+                    "seconds_per_step": float(other.step_seconds.median()),
+                    "step_vs_metacadi": float(step_ratio.median()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _check_results(results: pd.DataFrame) -> None:
+    missing = [c for c in ("seed", *GROUP) if c not in results.columns]
+    if missing:
+        raise MetaCaDIInputError(f"results lacks the columns {missing}; pass the DataFrame run_benchmark returned.")
+    if results.empty:
+        raise MetaCaDIInputError("results is empty; run at least one method on one seed.")
+
+
+def _format_cell(mean: float, sd: float, metric: str) -> str:
+    if not np.isfinite(mean):
+        return "–"
+    scale, digits = (1000.0, 1) if metric == "adapt_seconds" else (1.0, 1 if metric in ("e_shd", "e_sid", "fit_seconds") else 3)
+    text = f"{mean * scale:.{digits}f}"
+    if np.isfinite(sd):
+        text += f" ± {sd * scale:.{digits}f}"
+    return text
+
+
+def _markdown(header: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def to_markdown(
+    summary: pd.DataFrame,
+    welch: pd.DataFrame | None = None,
+    metrics: Sequence[str] | None = None,
+    alpha: float = 0.05,
+) -> str:
+    """Markdown tables (one per data x intervention) of ``mean ± sd`` per method and metric.
+
+    With ``welch`` (from :func:`welch_tests`), a cell whose difference to MetaCaDI is significant
+    at ``alpha`` is marked ``*``. Adaptation time is shown in milliseconds.
+    """
+    metrics = [m for m in (metrics or METRICS) if f"{m}_mean" in summary.columns]
+    blocks = []
+    significant: set[tuple[str, str, str, str]] = set()
+    if welch is not None and not welch.empty:
+        hits = welch[welch.p_value < alpha]
+        significant = set(zip(hits.data, hits.intervention, hits.method, hits.metric))
+    for (data, intervention), block in summary.groupby(level=["data", "intervention"], sort=False):
+        n_seeds = int(block["n_seeds"].max())
+        body = []
+        for (_, _, method), row in block.iterrows():
+            cells = [METHOD_LABELS.get(method, method)]
+            for metric in metrics:
+                cell = _format_cell(row[f"{metric}_mean"], row[f"{metric}_sd"], metric)
+                if (data, intervention, method, metric) in significant:
+                    cell += " *"
+                cells.append(cell)
+            body.append(cells)
+        header = ["method"] + [METRICS[m][0] for m in metrics]
+        title = f"**{data}, {intervention} interventions** ({n_seeds} seed{'s' if n_seeds != 1 else ''}; mean ± sd)"
+        blocks.append(title + "\n\n" + _markdown(header, body))
+    note = f"\n\n`*`: Welch's t-test against MetaCaDI, p < {alpha}." if significant else ""
+    return "\n\n".join(blocks) + note
+
+
+def speed_markdown(speed: pd.DataFrame) -> str:
+    """The adaptation / training speed comparison as markdown (ratios relative to MetaCaDI)."""
+    if speed.empty:
+        return "(no MetaCaDI run: no speed comparison)"
+    blocks = []
+    for (data, intervention), block in speed.groupby(["data", "intervention"], sort=False):
+        body = [
+            [
+                METHOD_LABELS.get(row.method, row.method),
+                f"{row.adapt_ms_per_task:.1f}",
+                f"{row.adapt_vs_metacadi:.2f}x",
+                f"{row.seconds_per_step:.3f}",
+                f"{row.step_vs_metacadi:.2f}x",
+            ]
+            for row in block.itertuples()
+        ]
+        header = ["method", "adapt/task [ms]", "vs MetaCaDI", "train s/step", "vs MetaCaDI"]
+        blocks.append(f"**speed, {data}, {intervention}** (medians over seeds)\n\n" + _markdown(header, body))
+    return "\n\n".join(blocks)
+
+
+def welch_markdown(welch: pd.DataFrame) -> str:
+    """Welch's t-tests against MetaCaDI as a markdown table (``p`` per method and metric)."""
+    if welch.empty:
+        return "(fewer than two seeds: no t-tests)"
+    pivot = welch.pivot_table(index=["data", "intervention", "method"], columns="metric", values="p_value", sort=False)
+    metrics = [m for m in TESTED_METRICS if m in pivot.columns]
+    body = [
+        [f"{data}/{intervention}", METHOD_LABELS.get(method, method)]
+        + ["–" if not np.isfinite(row[m]) else f"{row[m]:.3g}" for m in metrics]
+        for (data, intervention, method), row in pivot.iterrows()
+    ]
+    return _markdown(["setting", "method vs MetaCaDI"] + [f"p {METRICS[m][0]}" for m in metrics], body)
+
+
+def figure(results: pd.DataFrame, metrics: Sequence[str] = ("intv_auroc", "intv_auprc", "e_shd", "e_sid")):
+    """Plotly figure: per-seed values (points) and their spread (box) per method, one panel per metric.
+
+    Data x intervention settings are distinguished by colour.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    _check_results(results)
+    metrics = [m for m in metrics if m in results.columns]
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[METRICS[m][0] for m in metrics])
+    settings = list(dict.fromkeys(zip(results.data, results.intervention)))
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    for index, metric in enumerate(metrics, start=1):
+        for k, (data, intervention) in enumerate(settings):
+            block = results[(results.data == data) & (results.intervention == intervention)]
+            fig.add_trace(
+                go.Box(
+                    x=block.label, y=block[metric], name=f"{data}, {intervention}", legendgroup=f"{data}-{intervention}",
+                    showlegend=index == 1, boxpoints="all", jitter=0.3, pointpos=0,
+                    marker_color=palette[k % len(palette)], offsetgroup=str(k),
+                ),
+                row=1, col=index,
+            )
+    fig.update_layout(
+        boxmode="group", height=420, width=max(360 * len(metrics), 600), template="plotly_white",
+        title="MetaCaDI benchmark: one point per seed", margin=dict(t=70, b=120),
+    )
+    fig.update_xaxes(tickangle=30)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m metacadi.bench",
+        description="Benchmark MetaCaDI, its MAML ablations and the baselines (tables to stdout, files to --out).",
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="small", help="problem sizes (default: small)")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds 0..N-1 (default: the preset's)")
+    parser.add_argument(
+        "--methods", default="default",
+        help=f"comma-separated subset of {', '.join(METHODS)}; 'all' for every method; 'default' for the preset's",
+    )
+    parser.add_argument("--data", choices=[*DATA_SOURCES, "both"], default=None, help="data source (default: the preset's)")
+    parser.add_argument(
+        "--intervention", choices=[*INTERVENTIONS, "both"], default=None, help="intervention type (default: the preset's)"
+    )
+    parser.add_argument("--n-jobs", type=int, default=1, help="parallel jobs over seeds and settings (default 1)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for results.csv, summary.csv, welch.csv, speed.csv, report.md, figure.html")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    methods: str | list[str] = args.methods
+    if methods not in ("all", "default"):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    try:
+        started = time.perf_counter()
+        results = run_benchmark(
+            preset=args.preset, seeds=args.seeds, methods=methods, data=args.data,
+            intervention=args.intervention, n_jobs=args.n_jobs, progress=not args.quiet,
+        )
+    except MetaCaDIInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - started
+    summary = summary_table(results)
+    welch = welch_tests(results)
+    speed = speed_table(results)
+    report = "\n\n".join(
+        [
+            f"# MetaCaDI benchmark (preset {args.preset}, {results.seed.nunique()} seeds, {elapsed:.0f} s)",
+            to_markdown(summary, welch),
+            "## Welch's t-tests against MetaCaDI (p-values)",
+            welch_markdown(welch),
+            "## Adaptation and meta-training speed (same tasks, same process)",
+            speed_markdown(speed),
+        ]
+    )
+    print(report)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        results.to_csv(args.out / "results.csv", index=False)
+        summary.to_csv(args.out / "summary.csv")
+        welch.to_csv(args.out / "welch.csv", index=False)
+        speed.to_csv(args.out / "speed.csv", index=False)
+        (args.out / "report.md").write_text(report + "\n")
+        figure(results).write_html(args.out / "figure.html", include_plotlyjs=True)
+        print(f"\nwrote {', '.join(sorted(p.name for p in args.out.iterdir()))} to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
