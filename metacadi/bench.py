@@ -291,19 +291,22 @@ def _seeded(cls, options: dict[str, Any], seed: int) -> dict[str, Any]:
     return options
 
 
-def run_method(method: str, protocol, preset: str | Preset, seed: int = 0) -> MethodOutput:
+def run_method(method: str, protocol, preset: str | Preset, seed: int = 0, device: str = "cpu") -> MethodOutput:
     """Fit one method on ``protocol`` and collect its graph posterior and meta-test target probabilities.
 
     MetaCaDI and the MAML ablations are meta-trained on ``protocol.train`` and adapt to each
     meta-test dataset on its own (timed); baselines see the training and all test tasks at once
     (the distribution-shift reference: the observational training tasks and the test tasks).
+    ``device`` is the torch device of the MetaCaDI variants (the baselines run on the CPU).
+    The adaptation time is that of ``model.adapt(data)`` end to end: input checks, the
+    adaptation on ``n_graph_samples`` graphs and the :class:`~metacadi.posterior.Posterior`.
     """
     config = _get_preset(preset)
     train, test = protocol.train, protocol.test
     n_test = len(test)
     if method in MODEL_METHODS:
         cls = _model_class(method)
-        options = dict(config.model)
+        options = dict(config.model, device=device)
         if method != "metacadi":
             options.update(config.maml)
         model = cls(**_seeded(cls, options, seed)).fit(train, progress=False)
@@ -373,7 +376,7 @@ def evaluate(output: MethodOutput, protocol) -> dict[str, float]:
 
 
 def run_setting(
-    preset: str | Preset, seed: int, data: str, intervention: str, methods: Sequence[str]
+    preset: str | Preset, seed: int, data: str, intervention: str, methods: Sequence[str], device: str = "cpu"
 ) -> list[dict[str, Any]]:
     """One job: build the protocol of ``seed`` and run every method on it (one torch thread).
 
@@ -388,7 +391,7 @@ def run_setting(
         protocol = build_protocol(preset, data, intervention, seed)
         rows = []
         for method in methods:
-            output = run_method(method, protocol, preset, seed)
+            output = run_method(method, protocol, preset, seed, device)
             rows.append(
                 {
                     "seed": seed,
@@ -442,6 +445,7 @@ def run_benchmark(
     intervention: str | Sequence[str] | None = None,
     n_jobs: int = 1,
     progress: bool = False,
+    device: str = "cpu",
 ) -> pd.DataFrame:
     """Run the benchmark; one row per seed x data x intervention x method with every metric.
 
@@ -453,6 +457,7 @@ def run_benchmark(
         intervention: ``"hard"``, ``"soft"``, ``"both"``, a list, or ``None`` (the preset's).
         n_jobs: parallel jobs over (seed, data, intervention) settings (joblib processes).
         progress: print a line per finished setting to stderr.
+        device: torch device of the MetaCaDI variants (``"cuda"`` on a GPU machine).
     Returns:
         DataFrame with columns ``seed, data, intervention, method, label, n_variables,
         n_train_tasks, n_test_tasks`` and the metrics (:data:`METRICS`, ``step_seconds``).
@@ -477,7 +482,7 @@ def run_benchmark(
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered") if n_jobs != 1 else None
-    calls = (delayed(run_setting)(preset, s, d, i, chosen_methods) for s, d, i in jobs)
+    calls = (delayed(run_setting)(preset, s, d, i, chosen_methods, device) for s, d, i in jobs)
     finished = runner(calls) if runner is not None else (func(*args, **kwargs) for func, args, kwargs in calls)
     for count, job_rows in enumerate(finished, start=1):
         rows.extend(job_rows)
@@ -615,6 +620,10 @@ def _format_cell(mean: float, sd: float, metric: str) -> str:
     return text
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _markdown(header: list[str], body: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in body]
@@ -650,7 +659,7 @@ def to_markdown(
                 cells.append(cell)
             body.append(cells)
         header = ["method"] + [METRICS[m][0] for m in metrics]
-        title = f"**{data}, {intervention} interventions** ({n_seeds} seed{'s' if n_seeds != 1 else ''}; mean ± sd)"
+        title = f"**{data}, {intervention} interventions** ({_plural(n_seeds, 'seed')}; mean ± sd)"
         blocks.append(title + "\n\n" + _markdown(header, body))
     note = f"\n\n`*`: Welch's t-test against MetaCaDI, p < {alpha}." if significant else ""
     return "\n\n".join(blocks) + note
@@ -744,6 +753,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--intervention", choices=[*INTERVENTIONS, "both"], default=None, help="intervention type (default: the preset's)"
     )
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel jobs over seeds and settings (default 1)")
+    parser.add_argument("--device", default="cpu", help="torch device of the MetaCaDI variants (default cpu)")
     parser.add_argument("--out", type=Path, default=None, help="folder for results.csv, summary.csv, welch.csv, speed.csv, report.md, figure.html")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return parser.parse_args(argv)
@@ -758,7 +768,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         results = run_benchmark(
             preset=args.preset, seeds=args.seeds, methods=methods, data=args.data,
-            intervention=args.intervention, n_jobs=args.n_jobs, progress=not args.quiet,
+            intervention=args.intervention, n_jobs=args.n_jobs, progress=not args.quiet, device=args.device,
         )
     except MetaCaDIInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -769,7 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     speed = speed_table(results)
     report = "\n\n".join(
         [
-            f"# MetaCaDI benchmark (preset {args.preset}, {results.seed.nunique()} seeds, {elapsed:.0f} s)",
+            f"# MetaCaDI benchmark (preset {args.preset}, {_plural(results.seed.nunique(), 'seed')}, {elapsed:.0f} s wall)",
             to_markdown(summary, welch),
             "## Welch's t-tests against MetaCaDI (p-values)",
             welch_markdown(welch),
