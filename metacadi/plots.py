@@ -24,7 +24,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import sample_colorscale
+from plotly.colors import get_colorscale, sample_colorscale
 
 from .errors import MetaCaDIInputError
 from .validation import check_names
@@ -35,6 +35,17 @@ OFF_TARGET_COLOR = "#ff7f0e"
 BAR_COLOR = "#1f77b4"
 MISSED_COLOR = "#b0b0b0"
 NODE_COLOR = "#f2f2f2"
+
+_EDGE_SCALE = get_colorscale(EDGE_COLORSCALE)  # resolved once: looking a scale up by name is slow
+
+
+def _edge_colors(probabilities: Sequence[float]) -> list[str]:
+    """Colours of edges with these probabilities: the light quarter of the scale is skipped so
+    that weak edges stay visible on white."""
+    if len(probabilities) == 0:
+        return []
+    return sample_colorscale(_EDGE_SCALE, [0.25 + 0.75 * float(p) for p in probabilities])
+
 
 Positions = Mapping[str, tuple[float, float]]
 
@@ -241,20 +252,20 @@ def graph_figure(
     probs = frame.to_numpy().copy()
     np.fill_diagonal(probs, 0.0)
     drawn = probs >= max(float(threshold), 1e-12)
-    fig = go.Figure()
+    traces: list[Any] = []  # plain dicts: go.Figure validates them once, not twice
     annotations = []
     legend_shown: set[str] = set()
 
-    def add_edge(i: int, j: int, p: float, kind: str) -> None:
+    def add_edge(i: int, j: int, p: float, kind: str, color: str) -> None:
         offset = 0.03 if (drawn[j, i] or (truth is not None and truth[j, i])) else 0.0
         a, b = _edge_segment(positions[names[i]], positions[names[j]], shrink=0.1, offset=offset)
         if kind == "missed true edge":
-            color, width, dash = MISSED_COLOR, 1.5, "dash"
+            width, dash = 1.5, "dash"
         else:
-            color = sample_colorscale(EDGE_COLORSCALE, [0.25 + 0.75 * p])[0]
             width, dash = 1.0 + 7.0 * p, ("dot" if kind == "spurious edge" else "solid")
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            dict(
+                type="scatter",
                 x=[a[0], b[0]],
                 y=[a[1], b[1]],
                 mode="lines",
@@ -272,28 +283,29 @@ def graph_figure(
         annotations.append(_arrow(a, b, color, width))
 
     order = sorted(zip(*np.nonzero(drawn)), key=lambda ij: probs[ij])  # strongest drawn last (on top)
-    for i, j in order:
+    colors = _edge_colors([probs[ij] for ij in order])
+    for (i, j), color in zip(order, colors):
         kind = "edge" if truth is None else ("true edge" if truth[i, j] else "spurious edge")
-        add_edge(int(i), int(j), float(probs[i, j]), kind)
+        add_edge(int(i), int(j), float(probs[i, j]), kind, color)
     if truth is not None:
         for i, j in zip(*np.nonzero(truth & ~drawn)):
-            add_edge(int(i), int(j), float(probs[i, j]), "missed true edge")
+            add_edge(int(i), int(j), float(probs[i, j]), "missed true edge", MISSED_COLOR)
 
     # An invisible marker carries the colour bar that explains edge colour = probability.
-    fig.add_trace(
+    low, high = _edge_colors([0.0, 1.0])
+    traces.append(
         go.Scatter(
             x=[None], y=[None], mode="markers", name="edge probability", showlegend=False, hoverinfo="skip",
             marker=dict(
                 color=[0.0], cmin=0.0, cmax=1.0, showscale=True,
-                colorscale=[[0, sample_colorscale(EDGE_COLORSCALE, [0.25])[0]], [1, sample_colorscale(EDGE_COLORSCALE, [1.0])[0]]],
+                colorscale=[[0, low], [1, high]],
                 colorbar=dict(title="P(edge)", thickness=12, len=0.6),
             ),
         )
     )
-    fig.add_trace(_node_trace(positions, names))
-    _base_layout(fig, title, height)
-    fig.update_layout(annotations=annotations)
-    return fig
+    traces.append(_node_trace(positions, names))
+    fig = go.Figure(data=traces, layout=dict(annotations=annotations))
+    return _base_layout(fig, title, height)
 
 
 def true_graph_figure(
@@ -419,13 +431,14 @@ def target_bar_chart(
     if not np.isfinite(values).all() or values.min(initial=0) < 0 or values.max(initial=0) > 1:
         raise MetaCaDIInputError("target_probs must hold finite probabilities in [0, 1].")
     truth = _target_mask(true_targets, names, "true_targets") if true_targets is not None else np.zeros(len(names), bool)
-    fig = go.Figure(
-        go.Bar(
-            x=names, y=values.tolist(), name="P(target)",
+    # Plain dicts, validated once by go.Figure: this chart is redrawn on every slider move.
+    traces: list[dict[str, Any]] = [
+        dict(
+            type="bar", x=names, y=values.tolist(), name="P(target)",
             marker=dict(color=[TRUE_COLOR if hit else BAR_COLOR for hit in truth]),
             hovertemplate="%{x}: P(target) = %{y:.3f}<extra></extra>",
         )
-    )
+    ]
     if true_targets is not None:
         off = np.zeros(len(names), dtype=bool)
         if intended_targets is not None:
@@ -436,22 +449,25 @@ def target_bar_chart(
         ):
             if label == "off-target" and not mask.any():
                 continue
-            fig.add_trace(
-                go.Scatter(
+            traces.append(
+                dict(
+                    type="scatter",
                     x=[n for n, hit in zip(names, mask) if hit],
                     y=[min(float(v) + 0.07, 1.1) for v, hit in zip(values, mask) if hit],
                     mode="markers", name=label, marker=dict(symbol=symbol, size=14, color=color),
                     hoverinfo="skip",
                 )
             )
-    fig.add_hline(y=0.5, line=dict(color="#888888", dash="dash", width=1))
-    fig.update_layout(
-        title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        yaxis=dict(title="P(intervened)", range=[0, 1.15]), xaxis=dict(title=None, type="category"),
+    layout = dict(
+        title=dict(text=title) if title else None, height=height,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        yaxis=dict(title=dict(text="P(intervened)"), range=[0, 1.15]), xaxis=dict(type="category"),
         plot_bgcolor="white", bargap=0.25,
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
+        shapes=[dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=0.5, y1=0.5,
+                     line=dict(color="#888888", dash="dash", width=1))],
     )
-    return fig
+    return go.Figure(data=traces, layout=layout)
 
 
 def training_curve(

@@ -1,0 +1,186 @@
+"""The explorer's logic without a browser: training in the background, closed-form re-adaptation,
+cancellation on system changes, errors shown on the page."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `widgets` lives next to `metacadi`
+
+from widgets.explorer import Explorer, ExplorerSystem, SystemSpec  # noqa: E402
+
+# A tiny system; the small learning rate keeps the few-step model's target probabilities away from
+# 0 and 1, so that a different support set visibly changes them (these tests check the wiring,
+# not how well the model learns).
+SMALL = dict(
+    n_variables=4, n_steps=10, callback_every=5, min_update_seconds=0.0, n_metric_graphs=20,
+    model_params={"learning_rate": 1e-3},
+)
+
+
+def wait_until(condition, timeout: float = 120.0, message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def trained() -> Explorer:
+    explorer = Explorer(**SMALL)
+    explorer.wait(timeout=300)
+    wait_until(lambda: explorer._target_metrics, message="the target metrics")
+    yield explorer
+    explorer.close()
+
+
+def figure_role(pane) -> str | None:
+    return pane.object.layout.meta
+
+
+def test_training_publishes_every_view(trained):
+    fit = trained.fit
+    assert fit.done and fit.step == SMALL["n_steps"]
+    assert trained.errors == []
+    assert not trained.progress.visible
+    assert "Trained" in trained.status.object
+    assert [figure_role(p) for p in (trained.truth_pane, trained.posterior_pane, trained.heatmap_pane,
+                                     trained.target_pane, trained.curve_pane)] == [
+        "truth", "posterior", "heatmap", "targets", "training"]
+    heat = trained.heatmap_pane.object.data[0]
+    np.testing.assert_allclose(heat.z[0][1], fit.model.edge_probs_.iloc[0, 1])
+    assert len(trained.curve_pane.object.data[0].y) == SMALL["n_steps"]
+    for label in ("Edge AUROC", "E-SHD", "Intv-AUROC", "Intv-AUPRC"):
+        assert label in trained.metrics_pane.object
+    assert list(trained.param.targets.objects) == fit.system.names
+
+
+def test_support_size_change_readapts_without_retraining(trained):
+    fit_before, run_before = trained.fit, trained.run
+    trained.support_size = 10
+    before = trained.target_probs.copy()
+    chart_before = list(trained.target_pane.object.data[0].y)
+
+    trained.support_size = 3
+    after = trained.target_probs
+    experiment = fit_before.system.experiment([], trained.experiment_seed)
+    expected = fit_before.model.adapt(experiment.rows[:3], seed=trained.experiment_seed).target_probs
+    np.testing.assert_allclose(after.to_numpy(), expected.to_numpy())
+    assert not np.allclose(after.to_numpy(), before.to_numpy())
+    assert list(trained.target_pane.object.data[0].y) != chart_before
+    assert "(3 rows)" in trained.target_pane.object.layout.title.text
+    assert trained.fit is fit_before and trained.run is run_before  # nothing retrained
+    wait_until(lambda: "3 rows" in trained.metrics_pane.object and "Intv-AUROC (8 new" in trained.metrics_pane.object,
+               message="Intv metrics at 3 rows")
+
+
+def test_support_size_slices_one_cached_pool(trained):
+    system = trained.fit.system
+    first = system.experiment(["X1"], 5)
+    assert system.experiment(["X1"], 5) is first
+    assert first.rows.shape == (trained.pool_rows, 4)
+    assert first.intended.tolist() == [False, True, False, False]
+
+
+def test_chosen_targets_are_marked_on_the_chart(trained):
+    trained.targets = ["X2"]
+    marks = {trace.name: list(trace.x) for trace in trained.target_pane.object.data[1:]}
+    assert "X2" in marks["true target"]
+    trained.targets = []
+
+
+def test_error_in_a_callback_shows_an_alert_and_the_session_survives(trained, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("adaptation exploded")
+
+    monkeypatch.setattr(trained.fit.model, "adapt", broken)
+    trained.support_size = 17
+    assert trained.alert.visible
+    assert "adaptation exploded" in trained.alert.object
+    assert any("adaptation exploded" in message for message in trained.errors)
+
+    monkeypatch.undo()
+    trained.support_size = 18
+    assert "(18 rows)" in trained.target_pane.object.layout.title.text
+
+
+def test_system_change_cancels_the_running_training_and_starts_another():
+    explorer = Explorer(**{**SMALL, "n_steps": 100_000})
+    try:
+        first = explorer.run
+        wait_until(lambda: explorer.fit is not None, message="the first posterior")
+        assert explorer.progress.visible and "Meta-training" in explorer.status.object
+        assert not explorer.fit.done
+
+        explorer.expected_degree = 1.5
+        second = explorer.run
+        assert second is not first and second.spec.expected_degree == 1.5
+        assert first.cancelled
+        assert first.finished.wait(120), "the cancelled training did not stop"
+        assert first.cancelled_at_step is not None and first.cancelled_at_step < 100_000
+
+        wait_until(lambda: explorer.fit is not None, message="the new run's first posterior")
+        assert explorer.fit.generation == second.generation
+        assert explorer.fit.system.spec.expected_degree == 1.5
+        assert explorer.progress.visible
+    finally:
+        explorer.close()
+    assert explorer.run.finished.wait(120)
+
+
+def test_returning_to_a_trained_system_restores_it_from_the_cache():
+    explorer = Explorer(**SMALL)
+    try:
+        explorer.wait(timeout=300)
+        trained_model = explorer.fit.model
+        explorer.intervention = "soft"
+        explorer.wait(timeout=300)
+        assert explorer.fit.model is not trained_model
+        explorer.intervention = "hard"
+        assert explorer.run.thread is None  # no training thread was started
+        assert explorer.fit.done and explorer.fit.model is trained_model
+    finally:
+        explorer.close()
+
+
+def test_changing_the_number_of_variables_updates_the_target_choices():
+    explorer = Explorer(**SMALL)
+    try:
+        explorer.wait(timeout=300)
+        explorer.targets = ["X3"]
+        explorer.n_variables = 3
+        explorer.wait(timeout=300)
+        assert list(explorer.param.targets.objects) == ["X0", "X1", "X2"]
+        assert explorer.widgets["targets"].options == ["X0", "X1", "X2"]
+        assert explorer.targets == []
+        assert len(explorer.target_probs) == 3
+        assert explorer.param.expected_degree.bounds[1] == 1.0  # (d - 1) / 2 edges per node at most
+    finally:
+        explorer.close()
+
+
+def test_a_failing_training_shows_an_alert():
+    explorer = Explorer(**{**SMALL, "model_params": {"learning_rate": -1.0}})
+    try:
+        explorer.run.finished.wait(120)
+        wait_until(lambda: explorer.alert.visible, message="the alert")
+        assert "Meta-training failed" in explorer.alert.object
+        assert "learning_rate" in explorer.alert.object
+        assert not explorer.progress.visible
+    finally:
+        explorer.close()
+
+
+def test_system_is_seeded():
+    spec = SystemSpec(4, 1.0, "er", "hard", 0.2, seed=3)
+    a, b = ExplorerSystem(spec, pool_rows=20), ExplorerSystem(spec, pool_rows=20)
+    np.testing.assert_array_equal(a.graph, b.graph)
+    np.testing.assert_array_equal(a.batch_rows, b.batch_rows)
+    np.testing.assert_array_equal(a.experiment([], 4).rows, b.experiment([], 4).rows)
+    assert not np.array_equal(a.experiment([], 4).rows, a.experiment([], 5).rows)

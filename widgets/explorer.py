@@ -1,0 +1,717 @@
+"""MetaCaDI explorer: meta-train on a simulated system, then identify a new experiment's targets.
+
+Serve it, or use it inline in JupyterLab::
+
+    panel serve widgets/explorer.py            # http://localhost:5006/explorer
+    from widgets.explorer import Explorer
+    Explorer().panel()                          # in a notebook cell
+
+Two kinds of control, two costs:
+
+* **System** controls (number of variables, expected degree, graph family, intervention type,
+  off-target rate) define a new causal system. Changing one cancels the running meta-training
+  (its fit callback returns ``False``) and trains a new model in a background thread; the
+  posterior views follow the training through the fit callback while the controls stay live.
+  A system seen before in this session is restored from a cache instead of retrained.
+* **New-experiment** controls (support size, targets, experiment seed) only re-run the
+  closed-form adaptation ``model.adapt(rows)`` on a cached pool of rows from that experiment, a
+  few milliseconds, and redraw the target-probability chart (the Intv-AUROC/AUPRC over a batch
+  of new experiments follow a moment later from a worker thread).
+
+Everything lives in one :class:`Explorer` instance per browser session (no module-level model).
+Model work runs off the UI thread; results reach the page through the Bokeh document's
+next-tick callbacks (``doc.add_next_tick_callback``), the documented way to change a document
+from another thread. Exceptions in callbacks are shown in an alert on the page.
+
+Environment variables (read only when served) shrink the default system for demos and tests:
+``METACADI_EXPLORER_STEPS`` (meta-training steps, default 200), ``METACADI_EXPLORER_VARIABLES``
+(default 8), ``METACADI_EXPLORER_SEED`` (system seed, default 0).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import os
+import threading
+import time
+import traceback
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+import plotly.graph_objects as go
+
+from metacadi import metrics, plots
+from metacadi.model import MetaCaDI
+from metacadi.scm import random_intervention
+from metacadi.tasks import make_meta_protocol
+
+pn.extension("plotly")
+
+log = logging.getLogger("metacadi.explorer")
+
+GRAPH_FAMILIES = {"Erdős–Rényi": "er", "scale-free": "sf"}
+SYSTEM_PARAMETERS = ("n_variables", "expected_degree", "graph_family", "intervention", "off_target_rate")
+EXPERIMENT_PARAMETERS = ("support_size", "targets", "experiment_seed")
+
+#: ``layout.meta`` of each figure, so a page script can find a plot by its role.
+FIGURE_ROLES = ("truth", "posterior", "heatmap", "targets", "training")
+
+
+# --------------------------------------------------------------------------------------------
+# model-side state (no Panel here)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """The controls that define a simulated system; a new spec means a new meta-training."""
+
+    n_variables: int
+    expected_degree: float
+    graph_family: str
+    intervention: str
+    off_target_rate: float
+    seed: int
+
+
+@dataclass(frozen=True, eq=False)
+class NewExperiment:
+    """A pool of rows from one new experiment; a support set of ``n`` rows is ``rows[:n]``.
+
+    Attributes:
+        rows: ``(pool_rows, d)`` samples under the experiment's intervention.
+        targets: ``(d,)`` bool realised targets (intended plus off-targets).
+        intended: ``(d,)`` bool targets the experiment meant to hit.
+    """
+
+    rows: np.ndarray
+    targets: np.ndarray
+    intended: np.ndarray
+
+
+class ExplorerSystem:
+    """Everything about one simulated system that does not depend on the model, built once.
+
+    * ``protocol``: :func:`~metacadi.tasks.make_meta_protocol` output; ``protocol.train`` is
+      the meta-training set, ``protocol.test`` a batch of ``n_batch`` new experiments with
+      ``pool_rows`` rows each, for the Intv-AUROC/AUPRC at any support size (first ``n`` rows).
+    * ``positions``: node layout of the true graph, shared by the truth and posterior drawings.
+    * :meth:`experiment`: the new experiment the user configures, cached per (targets, seed).
+    """
+
+    def __init__(self, spec: SystemSpec, pool_rows: int = 100, n_batch: int | None = None) -> None:
+        self.spec = spec
+        self.pool_rows = int(pool_rows)
+        self.protocol = make_meta_protocol(
+            n_variables=spec.n_variables,
+            expected_degree=spec.expected_degree,
+            graph_family=spec.graph_family,
+            intervention=spec.intervention,
+            off_target_rate=spec.off_target_rate,
+            n_test=n_batch or 2 * spec.n_variables,
+            test_rows=self.pool_rows,
+            seed=spec.seed,
+        )
+        self.names = list(self.protocol.names)
+        self.graph = self.protocol.graph
+        self.positions = plots.node_positions(self.names, self.graph, layout_seed=spec.seed)
+        self.batch_rows = np.stack([task.data for task in self.protocol.test])  # (T, pool_rows, d)
+        self.batch_targets = self.protocol.test.target_matrix()  # (T, d)
+        self._experiments: dict[tuple[tuple[str, ...], int], NewExperiment] = {}
+        self._lock = threading.Lock()
+
+    def experiment(self, targets: Sequence[str], seed: int) -> NewExperiment:
+        """The new experiment hitting ``targets`` (names; empty: one variable drawn at random),
+        with off-targets at the system's rate; its intervention and rows are seeded by ``seed``."""
+        key = (tuple(sorted(targets)), int(seed))
+        with self._lock:
+            cached = self._experiments.get(key)
+        if cached is not None:
+            return cached
+        d = len(self.names)
+        indices = [self.names.index(name) for name in key[0]]
+        rng = np.random.default_rng([self.spec.seed, 7919, int(seed)])
+        intervention = random_intervention(
+            d,
+            len(indices) if indices else 1,
+            self.spec.intervention,
+            self.spec.off_target_rate,
+            seed=rng,
+            candidates=indices or None,
+        )
+        rows = self.protocol.scm.sample(self.pool_rows, intervention, seed=rng)
+        experiment = NewExperiment(rows, intervention.targets.copy(), intervention.intended_targets.copy())
+        with self._lock:
+            self._experiments[key] = experiment
+        return experiment
+
+
+_FIT_SERIALS = itertools.count()
+
+
+@dataclass(frozen=True, eq=False)
+class FitState:
+    """A published, read-only model: a copy taken at a fit callback, or the final model.
+
+    ``serial`` is unique per published model and keys the cache of target metrics."""
+
+    generation: int
+    system: ExplorerSystem
+    model: MetaCaDI
+    step: int
+    n_steps: int
+    done: bool
+    serial: int = field(default_factory=lambda: next(_FIT_SERIALS))
+
+
+@dataclass(eq=False)
+class TrainingRun:
+    """One background meta-training; ``cancel`` makes its fit callback return ``False``."""
+
+    generation: int
+    spec: SystemSpec
+    cancel: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    callbacks: int = 0
+    cancelled_at_step: int | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+
+@dataclass(frozen=True, eq=False)
+class PosteriorViews:
+    """Figures and graph metrics of one :class:`FitState`, built off the UI thread."""
+
+    graph: go.Figure
+    heatmap: go.Figure
+    curve: go.Figure
+    graph_metrics: dict[str, float]
+
+
+def _placeholder(message: str, role: str, height: int) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        height=height, meta=role, plot_bgcolor="white", margin=dict(l=10, r=10, t=10, b=10),
+        xaxis=dict(visible=False), yaxis=dict(visible=False),
+        annotations=[dict(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                          font=dict(size=14, color="#666666"))],
+    )
+    return fig
+
+
+def _format(value: float, digits: int = 3) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+# --------------------------------------------------------------------------------------------
+# the app
+# --------------------------------------------------------------------------------------------
+
+
+class Explorer(param.Parameterized):
+    """Per-session explorer state: the controls are parameters, the views Panel panes.
+
+    Args:
+        n_steps: meta-training steps per system.
+        system_seed: seed of every simulated system (graph, SCM, datasets) and of the model.
+        model_params: extra :class:`~metacadi.model.MetaCaDI` arguments.
+        pool_rows: rows drawn once per new experiment; the support size slices them.
+        n_batch: new experiments behind the Intv-AUROC/AUPRC (default ``2 d``).
+        callback_every: steps between fit callbacks, i.e. cancellation checks.
+        min_update_seconds: least time between two published posteriors during training (building
+            the figures costs about 0.1 s, so publishing at every callback would slow training).
+        n_metric_graphs: posterior graph samples behind E-SHD.
+        autostart: start meta-training at once (tests may start it themselves).
+        cache_size: trained systems kept per session, so returning to one needs no retraining.
+    """
+
+    n_variables = param.Integer(8, bounds=(3, 15), label="Number of variables")
+    expected_degree = param.Number(1.0, bounds=(0.5, 3.0), step=0.25, label="Expected degree (density)")
+    graph_family = param.Selector(default="er", objects=GRAPH_FAMILIES, label="Graph family")
+    intervention = param.Selector(default="hard", objects=["hard", "soft"], label="Intervention type")
+    off_target_rate = param.Number(0.0, bounds=(0.0, 0.5), step=0.05, label="Off-target rate")
+    support_size = param.Integer(10, bounds=(2, 100), label="Support size (rows of the new experiment)")
+    targets = param.ListSelector(default=[], objects=[], label="Variables the new experiment hits (empty: random)")
+    experiment_seed = param.Integer(0, bounds=(0, None), label="Seed of the new experiment")
+
+    def __init__(
+        self,
+        *,
+        n_steps: int = 200,
+        system_seed: int = 0,
+        model_params: dict[str, Any] | None = None,
+        pool_rows: int = 100,
+        n_batch: int | None = None,
+        callback_every: int = 10,
+        min_update_seconds: float = 0.75,
+        n_metric_graphs: int = 100,
+        autostart: bool = True,
+        cache_size: int = 4,
+        **params: Any,
+    ) -> None:
+        super().__init__(**params)
+        self.n_steps = int(n_steps)
+        self.system_seed = int(system_seed)
+        self.model_params = dict(model_params or {})
+        self.pool_rows = int(pool_rows)
+        self.n_batch = n_batch
+        self.callback_every = int(callback_every)
+        self.min_update_seconds = float(min_update_seconds)
+        self.n_metric_graphs = int(n_metric_graphs)
+        self.cache_size = int(cache_size)
+        self.param.support_size.bounds = (2, self.pool_rows)
+
+        self.run: TrainingRun | None = None
+        self.fit: FitState | None = None
+        self.runs: list[TrainingRun] = []
+        self.errors: list[str] = []
+        self._generation = 0
+        self._systems: OrderedDict[SystemSpec, ExplorerSystem] = OrderedDict()
+        self._trained: OrderedDict[SystemSpec, tuple[FitState, PosteriorViews]] = OrderedDict()
+        self._graph_metrics: dict[str, float] = {}
+        self._target_metrics: dict[str, float] = {}
+        self._experiment_summary = ""
+        self._metrics_key: tuple[int, int] | None = None
+        self._metrics_cache: dict[tuple[int, int], dict[str, float]] = {}
+        self._state_lock = threading.RLock()
+        self._ui_lock = threading.RLock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metacadi-explorer-metrics")
+        self._closed = False
+        self.target_probs: pd.Series | None = None
+
+        doc = pn.state.curdoc
+        self._doc = doc if doc is not None and doc.session_context is not None else None
+        if self._doc is not None:
+            self._doc.on_session_destroyed(lambda _context: self.close())
+
+        self._build_views()
+        self._sync_degree_bounds()
+        self.param.watch(self._on_system_change, list(SYSTEM_PARAMETERS))
+        self.param.watch(self._on_experiment_change, list(EXPERIMENT_PARAMETERS))
+        if autostart:
+            self.start_training()
+
+    # ------------------------------------------------------------------ views
+    def _build_views(self) -> None:
+        self.widgets = {
+            "n_variables": pn.widgets.IntSlider.from_param(self.param.n_variables, throttled=True, css_classes=["n-variables"]),
+            "expected_degree": pn.widgets.FloatSlider.from_param(self.param.expected_degree, throttled=True, css_classes=["expected-degree"]),
+            "graph_family": pn.widgets.RadioButtonGroup.from_param(self.param.graph_family, css_classes=["graph-family"]),
+            "intervention": pn.widgets.RadioButtonGroup.from_param(self.param.intervention, css_classes=["intervention"]),
+            "off_target_rate": pn.widgets.FloatSlider.from_param(self.param.off_target_rate, throttled=True, css_classes=["off-target-rate"]),
+            "support_size": pn.widgets.IntSlider.from_param(self.param.support_size, css_classes=["support-size"]),
+            "targets": pn.widgets.MultiChoice.from_param(self.param.targets, css_classes=["experiment-targets"]),
+            "experiment_seed": pn.widgets.IntInput.from_param(self.param.experiment_seed, css_classes=["experiment-seed"]),
+        }
+        config = {"displayModeBar": False, "responsive": True}
+
+        def plot(role: str, height: int, message: str = "meta-training…") -> pn.pane.Plotly:
+            return pn.pane.Plotly(
+                _placeholder(message, role, height), config=config, height=height,
+                sizing_mode="stretch_width", min_width=340, css_classes=[f"{role}-plot"],
+            )
+
+        self.truth_pane = plot("truth", 400, "building the system…")
+        self.posterior_pane = plot("posterior", 400)
+        self.heatmap_pane = plot("heatmap", 400)
+        self.target_pane = plot("targets", 340)
+        self.curve_pane = plot("training", 300)
+        self.metrics_pane = pn.pane.Markdown("", css_classes=["metrics"], min_width=320)
+        self.progress = pn.indicators.Progress(
+            value=-1, max=max(self.n_steps, 1), active=True, bar_color="primary",
+            sizing_mode="stretch_width", visible=False, css_classes=["training-progress"],
+        )
+        self.status = pn.pane.Markdown("", css_classes=["training-status"])
+        self.alert = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["explorer-alert"])
+
+    def panel(self) -> pn.viewable.Viewable:
+        """The whole app: controls on the left, views on the right."""
+        intro = pn.pane.Markdown(
+            "## MetaCaDI explorer\n"
+            "MetaCaDI meta-learns one causal graph from many experiments with **unknown** targets, "
+            "then identifies a *new* experiment's targets from a handful of rows by a closed-form "
+            "ridge solve — no retraining."
+        )
+        controls = pn.Column(
+            intro,
+            pn.pane.Markdown("### System · changes retrain"),
+            *(self.widgets[name] for name in SYSTEM_PARAMETERS),
+            self.progress,
+            self.status,
+            pn.pane.Markdown("### New experiment · closed-form adaptation"),
+            *(self.widgets[name] for name in EXPERIMENT_PARAMETERS),
+            width=330,
+        )
+        views = pn.Column(
+            self.alert,
+            pn.Row(self.truth_pane, self.posterior_pane, sizing_mode="stretch_width"),
+            pn.Row(self.heatmap_pane, self.target_pane, sizing_mode="stretch_width"),
+            pn.Row(self.metrics_pane, self.curve_pane, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+        return pn.Row(controls, views, sizing_mode="stretch_width")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self.panel()
+
+    # ------------------------------------------------------------------ threading helpers
+    def _guarded(self, where: str, function: Callable[..., Any], *args: Any) -> Any:
+        """Run ``function``; an exception becomes a message on the page instead of a dead session."""
+        try:
+            with self._ui_lock:
+                return function(*args)
+        except Exception as error:  # noqa: BLE001 - every failure must reach the page
+            self._show_error(where, error)
+            return None
+
+    def _show_error(self, where: str, error: BaseException) -> None:
+        message = f"{where} failed: {type(error).__name__}: {error}"
+        log.error("%s\n%s", message, "".join(traceback.format_exception(error)))
+        with self._ui_lock:
+            self.errors.append(message)
+            self.alert.object = f"**{where} failed.** `{type(error).__name__}`: {error}"
+            self.alert.visible = True
+
+    def _dispatch(self, where: str, function: Callable[..., Any], *args: Any) -> None:
+        """Apply a UI change from any thread: on the server, as a next-tick callback of this
+        session's document (which holds the document lock); otherwise (notebook, tests) at once."""
+        if self._closed:
+            return
+        doc = self._doc
+        if doc is None:
+            self._guarded(where, function, *args)
+            return
+
+        def apply() -> None:
+            from panel.io.state import set_curdoc
+
+            with set_curdoc(doc):
+                self._guarded(where, function, *args)
+
+        try:
+            doc.add_next_tick_callback(apply)
+        except Exception as error:  # the session is gone: stop work for it
+            log.info("explorer session closed (%s); cancelling its work", error)
+            self.close()
+
+    def close(self) -> None:
+        """Cancel the running training and stop the metrics worker (called when a session ends)."""
+        self._closed = True
+        with self._state_lock:
+            if self.run is not None:
+                self.run.cancel.set()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ system changes → training
+    def spec(self) -> SystemSpec:
+        """The system the controls describe now."""
+        return SystemSpec(
+            int(self.n_variables), float(self.expected_degree), str(self.graph_family),
+            str(self.intervention), float(self.off_target_rate), self.system_seed,
+        )
+
+    def _on_system_change(self, *events: param.parameterized.Event) -> None:
+        if any(event.name == "n_variables" for event in events):
+            self._guarded("Adjusting the density range", self._sync_degree_bounds)
+        self._guarded("Restarting meta-training", self.start_training)
+
+    def _sync_degree_bounds(self) -> None:
+        """A DAG on ``d`` nodes has at most ``(d - 1) / 2`` edges per node: cap the density slider."""
+        top = max(0.5, min(3.0, (int(self.n_variables) - 1) / 2))
+        self.param.expected_degree.bounds = (0.5, top)
+        self.widgets["expected_degree"].end = top
+        if self.expected_degree > top:
+            with param.parameterized.discard_events(self):
+                self.expected_degree = top
+            self.widgets["expected_degree"].value = top
+
+    def _system(self, spec: SystemSpec) -> ExplorerSystem:
+        with self._state_lock:
+            system = self._systems.get(spec)
+        if system is None:
+            system = ExplorerSystem(spec, pool_rows=self.pool_rows, n_batch=self.n_batch)
+            with self._state_lock:
+                self._systems[spec] = system
+                while len(self._systems) > self.cache_size + 1:
+                    self._systems.popitem(last=False)
+        return system
+
+    def start_training(self) -> TrainingRun:
+        """Cancel any running meta-training and train on the system the controls describe.
+
+        Returns the new :class:`TrainingRun` (already finished when the system was cached)."""
+        spec = self.spec()
+        with self._state_lock:
+            previous = self.run
+            if previous is not None:
+                previous.cancel.set()
+            self._generation += 1
+            run = TrainingRun(self._generation, spec)
+            self.run = run
+            self.runs.append(run)
+            self.fit = None
+            cached = self._trained.get(spec)
+        self.alert.visible = False
+        if cached is not None:
+            self._trained.move_to_end(spec)
+            fit, views = cached
+            fit = FitState(run.generation, fit.system, fit.model, fit.step, fit.n_steps, True, fit.serial)
+            self._show_system(run, fit.system)
+            self._apply_fit(run, fit, views)
+            run.finished.set()
+            return run
+        self.progress.value = -1
+        self.progress.visible = True
+        self.status.object = "Building the system…"
+        self.posterior_pane.object = _placeholder("meta-training…", "posterior", 400)
+        self.heatmap_pane.object = _placeholder("meta-training…", "heatmap", 400)
+        self.target_pane.object = _placeholder("waiting for the first posterior…", "targets", 340)
+        run.thread = threading.Thread(
+            target=self._train, args=(run, previous), name=f"metacadi-explorer-train-{run.generation}", daemon=True
+        )
+        run.thread.start()
+        return run
+
+    def _model(self, spec: SystemSpec) -> MetaCaDI:
+        params = {"n_steps": self.n_steps, "seed": spec.seed, "prior_expected_degree": spec.expected_degree}
+        params.update(self.model_params)
+        return MetaCaDI(**params)
+
+    def _train(self, run: TrainingRun, previous: TrainingRun | None) -> None:
+        """Body of the training thread: build the system, fit with a callback that publishes
+        a copy of the model and its figures, stop as soon as ``run`` is cancelled."""
+        try:
+            if previous is not None and previous.thread is not None:
+                previous.thread.join()  # two trainings would only slow each other down
+            if run.cancelled:
+                return
+            system = self._system(run.spec)
+            self._dispatch("Showing the system", self._show_system, run, system)
+            model = self._model(run.spec)
+            last_publish = [-float("inf")]
+
+            def callback(state) -> bool:
+                run.callbacks += 1
+                if run.cancelled:
+                    run.cancelled_at_step = state.step
+                    return False
+                now = time.perf_counter()
+                if now - last_publish[0] < self.min_update_seconds or state.step == state.n_steps:
+                    # only the progress bar moves; the final model is published after fit returns
+                    self._dispatch("Updating the progress", self._apply_progress, run, state.step, state.n_steps)
+                    return True
+                fit = FitState(run.generation, system, copy.deepcopy(state.model), state.step, state.n_steps, False)
+                self._dispatch("Updating the posterior", self._apply_fit, run, fit, self._posterior_views(fit))
+                last_publish[0] = time.perf_counter()  # measured after publishing: bounds its share of the time
+                if run.cancelled:
+                    run.cancelled_at_step = state.step
+                    return False
+                return True
+
+            model.fit(system.protocol.train, callback=callback, callback_every=self.callback_every, progress=False)
+            if run.cancelled or model.stopped_early_:
+                return
+            fit = FitState(run.generation, system, model, len(model.history_), model.n_steps, True)
+            views = self._posterior_views(fit)
+            with self._state_lock:
+                self._trained[run.spec] = (fit, views)
+                while len(self._trained) > self.cache_size:
+                    self._trained.popitem(last=False)
+            self._dispatch("Showing the trained model", self._apply_fit, run, fit, views)
+        except Exception as error:  # noqa: BLE001
+            self._dispatch("Meta-training", self._fail_run, run, error)
+        finally:
+            run.finished.set()
+
+    def _posterior_views(self, fit: FitState) -> PosteriorViews:
+        """Figures and graph metrics of a published model (runs in the training thread)."""
+        system = fit.system
+        edge_probs = fit.model.edge_probs_
+        title = f"Posterior graph (step {fit.step}/{fit.n_steps})"
+        graph = plots.graph_figure(edge_probs, system.graph, positions=system.positions, title=title)
+        graph.update_layout(meta="posterior")
+        heatmap = plots.edge_heatmap(edge_probs, system.graph)
+        heatmap.update_layout(meta="heatmap")
+        curve = plots.training_curve(fit.model.history_, smoothing=10)
+        curve.update_layout(meta="training")
+        samples = fit.model.graph_posterior().sample_graphs(self.n_metric_graphs, seed=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            graph_metrics = {
+                "edge_auroc": metrics.edge_auroc(system.graph, edge_probs),
+                "edge_auprc": metrics.edge_auprc(system.graph, edge_probs),
+                "expected_shd": metrics.expected_shd(system.graph, samples),
+            }
+        return PosteriorViews(graph, heatmap, curve, graph_metrics)
+
+    # ------------------------------------------------------------------ UI-thread updates
+    def _current(self, run: TrainingRun) -> bool:
+        return run is self.run and not run.cancelled
+
+    def _show_system(self, run: TrainingRun, system: ExplorerSystem) -> None:
+        if not self._current(run):
+            return
+        names = system.names
+        if list(self.param.targets.objects) != names:
+            kept = [name for name in self.targets if name in names]
+            with param.parameterized.discard_events(self):
+                self.param.targets.objects = names
+                self.targets = kept
+            self.widgets["targets"].options = names
+            self.widgets["targets"].value = kept
+        truth = plots.true_graph_figure(system.graph, names, positions=system.positions)
+        truth.update_layout(meta="truth")
+        self.truth_pane.object = truth
+        if self.status.object == "Building the system…":
+            self.status.object = f"Meta-training on {len(system.protocol.train)} experiments…"
+
+    def _apply_fit(self, run: TrainingRun, fit: FitState, views: PosteriorViews) -> None:
+        if not self._current(run):
+            return
+        self.fit = fit
+        self.posterior_pane.object = views.graph
+        self.heatmap_pane.object = views.heatmap
+        self.curve_pane.object = views.curve
+        self._graph_metrics = views.graph_metrics
+        if fit.done:
+            self.progress.visible = False
+            seconds = getattr(fit.model, "fit_seconds_", float("nan"))
+            self.status.object = f"Trained: {fit.step} steps in {seconds:.1f} s."
+        else:
+            self.progress.visible = True
+            self.progress.value = int(fit.step)
+            self.status.object = f"Meta-training… step {fit.step}/{fit.n_steps}"
+        self._readapt()
+
+    def _apply_progress(self, run: TrainingRun, step: int, n_steps: int) -> None:
+        if not self._current(run) or (self.fit is not None and self.fit.done):
+            return
+        self.progress.visible = True
+        self.progress.value = int(step)
+        self.status.object = f"Meta-training… step {step}/{n_steps}"
+
+    def _fail_run(self, run: TrainingRun, error: BaseException) -> None:
+        if run is self.run:
+            self.progress.visible = False
+            self.status.object = "Meta-training failed."
+        self._show_error("Meta-training", error)
+
+    # ------------------------------------------------------------------ new experiment → adapt
+    def _on_experiment_change(self, *events: param.parameterized.Event) -> None:
+        self._guarded("Adapting to the new experiment", self._readapt)
+
+    def _readapt(self) -> None:
+        """Closed-form adaptation to the configured new experiment; only the target chart and
+        the target metrics change."""
+        fit = self.fit
+        if fit is None:
+            return
+        system = fit.system
+        targets = [name for name in self.targets if name in system.names]
+        experiment = system.experiment(targets, self.experiment_seed)
+        support = min(int(self.support_size), system.pool_rows)
+        posterior = fit.model.adapt(experiment.rows[:support], seed=int(self.experiment_seed))
+        self.target_probs = posterior.target_probs
+        fig = plots.target_bar_chart(
+            posterior.target_probs, experiment.targets, experiment.intended,
+            title=f"Target probabilities of the new experiment ({support} rows)",
+        )
+        fig.update_layout(meta="targets")
+        self.target_pane.object = fig
+        true_names = [n for n, hit in zip(system.names, experiment.targets) if hit]
+        top = posterior.top_targets(1)
+        self._experiment_summary = (
+            f"most probable target **{top.index[0]}** (P = {top.iloc[0]:.2f}); "
+            f"true target(s): {', '.join(true_names)}"
+        )
+        self._request_target_metrics(fit, support)
+        self._render_metrics()
+
+    def _request_target_metrics(self, fit: FitState, support: int) -> None:
+        key = (fit.serial, support)
+        self._metrics_key = key
+        cached = self._metrics_cache.get(key)
+        if cached is not None:
+            self._target_metrics = cached
+            return
+        self._target_metrics = {}
+        if not self._closed:
+            self._executor.submit(self._compute_target_metrics, fit, support, key)
+
+    def _compute_target_metrics(self, fit: FitState, support: int, key: tuple[int, int]) -> None:
+        """Intv-AUROC/AUPRC over the batch of new experiments at this support size (worker thread)."""
+        if key != self._metrics_key:
+            return  # superseded by a later request
+        try:
+            datasets = list(fit.system.batch_rows[:, :support])
+            posteriors = fit.model.adapt_many(datasets, seed=0)
+            probs = np.stack([p.target_probs.to_numpy() for p in posteriors])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                values = metrics.target_metrics(fit.system.batch_targets, probs)
+            values["n_experiments"] = len(datasets)
+        except Exception as error:  # noqa: BLE001
+            self._dispatch("Computing the target metrics", self._show_error, "Computing the target metrics", error)
+            return
+        self._dispatch("Showing the target metrics", self._apply_target_metrics, key, values, fit.done)
+
+    def _apply_target_metrics(self, key: tuple[int, int], values: dict[str, float], cacheable: bool) -> None:
+        if cacheable:  # a finished model's metrics never change; mid-training ones are replaced anyway
+            self._metrics_cache[key] = values
+        if key == self._metrics_key:
+            self._target_metrics = values
+            self._render_metrics()
+
+    def _render_metrics(self) -> None:
+        graph, target = self._graph_metrics, self._target_metrics
+        batch = target.get("n_experiments")
+        support = int(self.support_size)
+        rows = [
+            ("Edge AUROC", _format(graph.get("edge_auroc"))),
+            ("Edge AUPRC", _format(graph.get("edge_auprc"))),
+            (f"E-SHD ({self.n_metric_graphs} posterior graphs)", _format(graph.get("expected_shd"), 2)),
+            (f"Intv-AUROC ({batch or '…'} new experiments, {support} rows)", _format(target.get("target_auroc"))),
+            (f"Intv-AUPRC ({batch or '…'} new experiments, {support} rows)", _format(target.get("target_auprc"))),
+        ]
+        table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+        self.metrics_pane.object = (
+            "### Metrics\n| metric | value |\n|---|---|\n" + table + f"\n\nThis experiment: {self._experiment_summary}"
+        )
+
+    # ------------------------------------------------------------------ conveniences
+    def wait(self, timeout: float = 120.0) -> FitState:
+        """Block until the current training run has finished (for scripts and tests)."""
+        run = self.run
+        if run is None:
+            raise RuntimeError("no training has been started; call start_training() first.")
+        if not run.finished.wait(timeout):
+            raise TimeoutError(f"meta-training did not finish within {timeout} s.")
+        if self.fit is None or not self.fit.done:
+            raise RuntimeError(f"meta-training ended without a trained model; errors: {self.errors}")
+        return self.fit
+
+
+def _from_environment() -> Explorer:
+    """The served app, with the defaults overridable by environment variables."""
+    return Explorer(
+        n_steps=int(os.environ.get("METACADI_EXPLORER_STEPS", 200)),
+        n_variables=int(os.environ.get("METACADI_EXPLORER_VARIABLES", 8)),
+        system_seed=int(os.environ.get("METACADI_EXPLORER_SEED", 0)),
+    )
+
+
+if __name__.startswith("bokeh"):
+    _from_environment().panel().servable(title="MetaCaDI explorer")
