@@ -51,7 +51,7 @@ def binary_concrete(
     soft = torch.sigmoid((logits + noise) / temperature)
     if not hard:
         return soft
-    return (soft > 0.5).to(logits.dtype) + soft - soft.detach()
+    return (soft > 0.5).to(logits.dtype) + (soft - soft.detach())
 
 
 def soft_sort(scores: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,7 +152,7 @@ class DPDAG(nn.Module):
             noisy = self.order_weights + _gumbel((n_samples, d, d), generator, device, dtype)
             soft = sinkhorn(noisy / self.order_temperature)
             hard = _hungarian(soft)
-        return hard + soft - soft.detach()
+        return hard + (soft - soft.detach())
 
     def sample_edges(self, n_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``(S, d, d)`` straight-through binary-concrete edge indicators ``E``."""
