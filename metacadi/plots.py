@@ -460,10 +460,10 @@ def target_bar_chart(
             )
     layout = dict(
         title=dict(text=title) if title else None, height=height,
-        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        margin=dict(l=10, r=10, t=40 if title else 10, b=40),
         yaxis=dict(title=dict(text="P(intervened)"), range=[0, 1.15]), xaxis=dict(type="category"),
         plot_bgcolor="white", bargap=0.25,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
+        legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="right", x=1),
         shapes=[dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=0.5, y1=0.5,
                      line=dict(color="#888888", dash="dash", width=1))],
     )
