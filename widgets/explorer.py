@@ -52,6 +52,7 @@ import pandas as pd
 import panel as pn
 import param
 import plotly.graph_objects as go
+import torch
 
 from metacadi import metrics, plots
 from metacadi.model import MetaCaDI
@@ -631,7 +632,8 @@ class Explorer(param.Parameterized):
         targets = [name for name in self.targets if name in system.names]
         experiment = system.experiment(targets, self.experiment_seed)
         support = min(int(self.support_size), system.pool_rows)
-        posterior = fit.model.adapt(experiment.rows[:support], seed=int(self.experiment_seed))
+        with torch.inference_mode():  # no autograd bookkeeping on the hot path
+            posterior = fit.model.adapt(experiment.rows[:support], seed=int(self.experiment_seed))
         self.target_probs = posterior.target_probs
         fig = plots.target_bar_chart(
             posterior.target_probs, experiment.targets, experiment.intended,
@@ -667,7 +669,8 @@ class Explorer(param.Parameterized):
             return  # superseded by a later request
         try:
             datasets = list(fit.system.batch_rows[:, :support])
-            posteriors = fit.model.adapt_many(datasets, seed=0)
+            with torch.inference_mode():
+                posteriors = fit.model.adapt_many(datasets, seed=0)
             probs = np.stack([p.target_probs.to_numpy() for p in posteriors])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -722,8 +725,6 @@ def _from_environment() -> Explorer:
     every small op — adaptation on the UI thread went from about 7 ms to about 30 ms per call
     with two threads on two shared cores. One thread per op leaves the other core to the UI
     thread (and to other sessions)."""
-    import torch
-
     torch.set_num_threads(1)
     return Explorer(
         n_steps=int(os.environ.get("METACADI_EXPLORER_STEPS", 200)),
