@@ -63,7 +63,7 @@ pn.extension("plotly")
 
 log = logging.getLogger("metacadi.explorer")
 
-GRAPH_FAMILIES = {"Erdős–Rényi": "er", "scale-free": "sf"}
+GRAPH_FAMILY_LABELS = {"Erdős–Rényi": "er", "scale-free": "sf"}
 SYSTEM_PARAMETERS = ("n_variables", "expected_degree", "graph_family", "intervention", "off_target_rate")
 EXPERIMENT_PARAMETERS = ("support_size", "targets", "experiment_seed")
 
@@ -247,7 +247,7 @@ class Explorer(param.Parameterized):
 
     n_variables = param.Integer(8, bounds=(3, 15), label="Number of variables")
     expected_degree = param.Number(1.0, bounds=(0.5, 3.0), step=0.25, label="Expected degree (density)")
-    graph_family = param.Selector(default="er", objects=GRAPH_FAMILIES, label="Graph family")
+    graph_family = param.Selector(default="er", objects=GRAPH_FAMILY_LABELS, label="Graph family")
     intervention = param.Selector(default="hard", objects=["hard", "soft"], label="Intervention type")
     off_target_rate = param.Number(0.0, bounds=(0.0, 0.5), step=0.05, label="Off-target rate")
     support_size = param.Integer(10, bounds=(2, 100), label="Support size (rows of the new experiment)")
