@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summarize("support size key → target chart has new data", readapt_data))
     print(summarize("support size key → new target chart painted", readapt_painted))
     print(summarize("density key → first posterior (heatmap)", first_posterior))
-    print(summarize("density key → meta-training finished (upper bound)", training_done))
+    print(summarize("density key → training finished (upper bound)", training_done))
     print(f"\nload average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} CPUs;"
           " timings on a shared machine are inflated by other work.")
     return 0
