@@ -29,9 +29,9 @@ class LossWeights:
         target_entropy: ``kappa``, on the (negated) entropy of the target posterior.
     """
 
-    sparsity: float = 0.05
+    sparsity: float = 0.3
     hsic: float = 1.0
-    edge_prior: float = 0.05
+    edge_prior: float = 0.5
     target_entropy: float = 0.05
 
     def to_dict(self) -> dict[str, float]:
