@@ -485,8 +485,8 @@ class MetaCaDI:
             graphs = self.network_.graph.sample(n_graph_samples, generator)
         support = datasets.repeat_interleave(n_graph_samples, dim=0)
         adjacency = graphs.repeat(n_tasks, 1, 1)
-        task_params, obs_mean, int_mean = self.network_.adapt_support(support, adjacency, training=False)
-        with torch.no_grad():
+        with torch.no_grad():  # gradient-based adaptations (MAML) re-enable gradients inside
+            task_params, obs_mean, int_mean = self.network_.adapt_support(support, adjacency, training=False)
             logits = self.network_.target_logits(support, obs_mean, int_mean, self.network_.noise_scale(task_params))
         probs = torch.sigmoid(logits).view(n_tasks, n_graph_samples, n_variables).mean(1)
         if not torch.isfinite(probs).all():
