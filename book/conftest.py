@@ -28,9 +28,9 @@ BOOK_DIR = Path(__file__).resolve().parent
 collect_ignore_glob = ["_build/*", "_build"]
 
 
-def is_chapter(path: Path) -> bool:
-    """A jupytext MyST notebook directly inside ``book/``."""
-    if path.suffix != ".md" or path.resolve().parent != BOOK_DIR:
+def is_chapter(path: Path, book_dir: Path = BOOK_DIR) -> bool:
+    """A jupytext MyST notebook directly inside ``book_dir`` (not in a subfolder such as ``_build``)."""
+    if path.suffix != ".md" or path.resolve().parent != Path(book_dir).resolve():
         return False
     head = path.read_text(encoding="utf-8")[:2000]
     return head.startswith("---") and "jupytext:" in head.split("\n---", 1)[0]
