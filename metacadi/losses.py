@@ -31,7 +31,7 @@ class LossWeights:
 
     sparsity: float = 0.3
     hsic: float = 1.0
-    edge_prior: float = 0.5
+    edge_prior: float = 1.0
     target_entropy: float = 0.05
 
     def to_dict(self) -> dict[str, float]:

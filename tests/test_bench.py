@@ -39,7 +39,8 @@ def results():
 
 
 def test_presets_and_methods_are_complete():
-    assert set(PRESETS) == {"tiny", "small", "paper"}
+    assert set(PRESETS) == {"tiny", "small", "headline", "paper"}
+    assert PRESETS["headline"].protocol["n_variables"] == 20
     assert set(METHODS) == {"metacadi", "intv-maml", "full-maml", *BASELINES}
     assert PRESETS["tiny"].protocol["n_variables"] == 5
     assert PRESETS["paper"].protocol["n_variables"] == 20 and PRESETS["paper"].seeds == 20
