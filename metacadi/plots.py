@@ -299,7 +299,11 @@ def graph_figure(
             marker=dict(
                 color=[0.0], cmin=0.0, cmax=1.0, showscale=True,
                 colorscale=[[0, low], [1, high]],
-                colorbar=dict(title="P(edge)", thickness=12, len=0.6),
+                # horizontal, in the title row: a vertical bar would take width from the drawing
+                colorbar=dict(
+                    title=dict(text="P(edge)", side="top"), orientation="h", thickness=10, len=0.35,
+                    x=1.0, xanchor="right", y=1.0, yanchor="bottom",
+                ),
             ),
         )
     )
@@ -506,8 +510,8 @@ def training_curve(
             )
         )
     fig.update_layout(
-        title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=70),
         xaxis=dict(title="step"), yaxis=dict(title="value"), plot_bgcolor="white",
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
+        legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0),
     )
     return fig
