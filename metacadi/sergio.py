@@ -14,6 +14,14 @@ rate of a master regulator can be edited, not that of a regulated gene). The equ
 SERGIO's; ``tests/test_sergio.py`` checks our deterministic steady state against the one
 ``sergio-scsim`` computes for the same network when it is installed.
 
+``sergio-rs`` (0.2.3, a Rust port on PyPI) also installs and runs offline, is seeded and fast,
+and has a ``GRN.ko_perturbation``; but that knockout *removes* the gene from the network, so
+its former targets become master regulators with their own production (on the chain
+``G0 -> G1 -> G2`` the mean of ``G2`` rose from 0.80 to 1.33 after knocking out ``G1``, where
+SERGIO's dynamics say it should fall to 0), and it returns a polars DataFrame (an extra
+dependency). A knockout here keeps the network and sets the gene's production to 0, so its
+effect propagates downstream.
+
 Model (one cell type; ``A[i, j] = 1`` iff gene ``i`` regulates gene ``j``)
 -------------------------------------------------------------------------
 * **Master regulators** (genes without regulators) are produced at a basal rate ``b_j`` drawn, as

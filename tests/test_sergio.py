@@ -163,3 +163,48 @@ def test_bad_input_is_rejected():
         make_sergio_protocol(n_variables=5, intervention="overexpression")
     with pytest.raises(MetaCaDIInputError):
         make_sergio_protocol(n_variables=5, targets_per_task=6)
+
+
+def test_technical_noise_options():
+    adjacency = np.triu(np.ones((6, 6), dtype=int), k=1) * (np.random.default_rng(1).random((6, 6)) < 0.5)
+    # no technical noise at all: the data are log1p of the clean dynamics, nothing dropped
+    clean = SergioSimulator(adjacency, seed=2, technical_noise=False).simulate(300, seed=3)
+    assert not clean.dropout_mask.any()
+    np.testing.assert_allclose(clean.data, np.log1p(clean.clean))
+    # continuous noisy expression instead of UMI counts: non-integer, dropped entries exactly 0
+    continuous = SergioSimulator(adjacency, seed=2, counts=False, dropout_rate=0.3).simulate(300, seed=3)
+    assert np.any(continuous.counts != np.round(continuous.counts))
+    assert np.all(continuous.counts[continuous.dropout_mask] == 0)
+    np.testing.assert_array_equal(continuous.counts[~continuous.dropout_mask], continuous.expression[~continuous.dropout_mask])
+    # fixed library size: every cell's noisy expression sums to exp(library_log_mean)
+    fixed = SergioSimulator(adjacency, seed=2, library_scale=0.0, library_log_mean=np.log(40.0)).simulate(200, seed=3)
+    np.testing.assert_allclose(fixed.expression.sum(axis=1), 40.0, rtol=1e-10)
+    # outlier genes: with probability 1 every gene gets a log-normal factor, drawn once per simulator
+    outliers = SergioSimulator(adjacency, seed=2, outlier_prob=1.0)
+    assert np.all(outliers.outlier_factors != 1.0)
+    assert np.all(SergioSimulator(adjacency, seed=2, outlier_prob=0.0).outlier_factors == 1.0)
+
+
+def test_protocol_has_the_meta_protocol_format():
+    from metacadi.tasks import make_meta_protocol
+
+    d = 8
+    sergio = make_sergio_protocol(n_variables=d, train_rows=30, test_rows=10, off_target_rate=0.2, seed=4)
+    reference = make_meta_protocol(n_variables=d, train_rows=30, test_rows=10, seed=4)
+    for protocol in (sergio, reference):
+        assert protocol.n_variables == d and len(protocol.names) == d
+        assert (len(protocol.train), len(protocol.test)) == (2 + 2 * d, d)  # same defaults
+        assert protocol.train.graph is not None and protocol.test.graph is not None
+        assert protocol.train.target_matrix().shape == (2 + 2 * d, d)
+        assert [t.is_observational for t in protocol.train] == [True, True] + [False] * (2 * d)
+        assert all(t.meta["split"] == "train" for t in protocol.train)
+        assert all(t.meta["split"] == "test" for t in protocol.test)
+    # true targets: exactly the genes whose production the experiment scaled down; the intended
+    # ones are dealt so that every gene is perturbed once among the d test experiments
+    for task in list(sergio.train) + list(sergio.test):
+        np.testing.assert_array_equal(task.targets, task.meta["production_scale"] < 1.0)
+        assert np.all(task.targets[task.intended_targets])
+    intended = np.stack([t.intended_targets for t in sergio.test])
+    np.testing.assert_array_equal(intended.sum(axis=0), np.ones(d))
+    assert sergio.test.target_matrix().sum() > intended.sum()  # off-targets at rate 0.2
+    assert np.all(sergio.train.observational().target_matrix() == 0)
