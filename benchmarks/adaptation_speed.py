@@ -54,7 +54,7 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         graphs = network.graph.sample(args.graph_samples, generator)
-    tasks = [model._standardize(task.data).unsqueeze(0).expand(args.graph_samples, -1, -1) for task in protocol.test]
+    tasks = [model.standardize(task.data).unsqueeze(0).expand(args.graph_samples, -1, -1) for task in protocol.test]
 
     def timed(adapt) -> tuple[float, list[torch.Tensor]]:
         per_task, solutions = [], []

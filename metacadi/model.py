@@ -262,8 +262,20 @@ class MetaCaDI:
                 raise MetaCaDIInputError(f"{name} must be a number >= 0; got {value!r}.")
 
     # ------------------------------------------------------------------ data handling
-    def _standardize(self, data: np.ndarray) -> torch.Tensor:
+    def standardize(self, data: Any) -> torch.Tensor:
+        """Data in the model's units: ``(x - mean) / sd`` of the pooled meta-training data.
+
+        Args:
+            data: ``(..., d)`` array or tensor (e.g. ``(n, d)`` rows or ``(B, n, d)`` tasks).
+        Returns:
+            float32 tensor of the same shape, on the model's device.
+        """
+        self._check_fitted()
         tensor = torch.as_tensor(data, dtype=torch.float32, device=self.device)
+        if tensor.shape[-1] != self.n_variables_:
+            raise MetaCaDIInputError(
+                f"data has {tensor.shape[-1]} columns; this model was fitted on {self.n_variables_} variables."
+            )
         return (tensor - self.data_mean_) / self.data_std_
 
     def _prepare_training_data(self, tasks: TaskSet) -> tuple[torch.Tensor, torch.Tensor]:
@@ -274,7 +286,7 @@ class MetaCaDI:
         for index, task in enumerate(tasks):
             data[index, : task.n_rows] = task.data
             valid[index, : task.n_rows] = True
-        return self._standardize(data), torch.as_tensor(valid, device=self.device)
+        return self.standardize(data), torch.as_tensor(valid, device=self.device)
 
     def _check_new_data(self, data: Any) -> np.ndarray:
         """Validate a dataset for :meth:`adapt`; DataFrame columns are matched to ``names_`` by name."""
@@ -522,7 +534,7 @@ class MetaCaDI:
         for index, array in enumerate(arrays):
             by_size.setdefault(array.shape[0], []).append(index)
         for indices in by_size.values():
-            stacked = self._standardize(np.stack([arrays[i] for i in indices]))
+            stacked = self.standardize(np.stack([arrays[i] for i in indices]))
             batch_probs = self._target_probs(stacked, n_samples, seed).cpu().numpy().astype(np.float64)
             for row, index in enumerate(indices):
                 probs[index] = batch_probs[row]
