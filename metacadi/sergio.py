@@ -77,7 +77,7 @@ import numpy as np
 from ._random import SeedLike, as_rng
 from .errors import MetaCaDIInputError
 from .graphs import GRAPH_FAMILIES, random_dag, topological_order
-from .tasks import Task, TaskSet
+from .tasks import SharedGraphProblem, Task, TaskSet
 from .validation import check_adjacency, check_names, check_positive_int, check_probability
 
 __all__ = [
@@ -480,30 +480,18 @@ class SergioSimulator:
         )
 
 
-@dataclass(frozen=True)
-class SergioProtocol:
-    """A meta-learning protocol simulated with SERGIO (same fields as
-    :class:`~metacadi.tasks.MetaProtocol`, with the simulator in place of the SCM).
+@dataclass(frozen=True, eq=False)
+class SergioProtocol(SharedGraphProblem):
+    """A meta-learning protocol simulated with SERGIO: the fields of
+    :class:`~metacadi.tasks.MetaProtocol`, with the simulator in place of the SCM. ``graph`` is
+    the true gene regulatory network; ``train`` holds observational tasks first, then
+    knockouts/knock-downs; ``test`` holds new perturbation experiments with few cells.
 
     Attributes:
-        graph: ``(d, d)`` true gene regulatory network.
-        train: meta-training tasks (observational first, then knockouts/knock-downs).
-        test: meta-test tasks (new perturbation experiments with few cells).
         simulator: the :class:`SergioSimulator` that produced the data.
     """
 
-    graph: np.ndarray
-    train: TaskSet
-    test: TaskSet
     simulator: SergioSimulator
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return self.train.names
-
-    @property
-    def n_variables(self) -> int:
-        return self.train.n_variables
 
 
 def make_sergio_protocol(

@@ -221,17 +221,15 @@ PROTOCOL_INTERVENTIONS: tuple[str, ...] = ("hard", "soft", "mixed")
 
 
 @dataclass(frozen=True, eq=False)
-class MetaProtocol:
-    """A simulated meta-learning problem: one causal graph shared by every experiment.
+class SharedGraphProblem:
+    """Meta-training and meta-test tasks that share one ground-truth graph.
 
     Attributes:
-        scm: the :class:`~metacadi.scm.SCM` that generated every dataset.
         graph: ``(d, d)`` int64 ground-truth adjacency (``A[i, j] = 1`` iff ``i -> j``).
         train: meta-training tasks (observational first, then interventional), ``graph`` set.
         test: meta-test tasks, small interventional datasets from new experiments, ``graph`` set.
     """
 
-    scm: SCM
     graph: np.ndarray
     train: TaskSet
     test: TaskSet
@@ -243,6 +241,17 @@ class MetaProtocol:
     @property
     def n_variables(self) -> int:
         return self.train.n_variables
+
+
+@dataclass(frozen=True, eq=False)
+class MetaProtocol(SharedGraphProblem):
+    """A simulated meta-learning problem from an additive-noise SCM (see :class:`SharedGraphProblem`).
+
+    Attributes:
+        scm: the :class:`~metacadi.scm.SCM` that generated every dataset.
+    """
+
+    scm: SCM
 
 
 def _balanced_target_sets(
