@@ -544,6 +544,12 @@ class MetaCaDI:
             for p, a in zip(probs, arrays)
         ]
 
+    def predict_intervention(self, do: dict[str, float], *, n_samples: int = 1000, seed: int = 0, **options: Any) -> pd.DataFrame:
+        """Samples of ``p(x | do(...))`` averaged over the graph posterior; see :func:`metacadi.whatif.predict_intervention`."""
+        from .whatif import predict_intervention
+
+        return predict_intervention(self, do, n_samples=n_samples, seed=seed, **options)
+
     # ------------------------------------------------------------------ persistence
     def _checkpoint_payload(self) -> dict[str, Any]:
         config = self.get_params()
