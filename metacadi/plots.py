@@ -35,6 +35,7 @@ OFF_TARGET_COLOR = "#ff7f0e"
 BAR_COLOR = "#1f77b4"
 MISSED_COLOR = "#b0b0b0"
 NODE_COLOR = "#f2f2f2"
+DESCENDANT_COLOR = "#fdd0a2"  # light orange: downstream of a target (its distribution moves too)
 
 _EDGE_SCALE = get_colorscale(EDGE_COLORSCALE)  # resolved once: looking a scale up by name is slow
 
@@ -51,6 +52,7 @@ Positions = Mapping[str, tuple[float, float]]
 
 __all__ = [
     "node_positions",
+    "descendant_mask",
     "graph_figure",
     "true_graph_figure",
     "edge_heatmap",
@@ -128,25 +130,109 @@ def _target_mask(targets: Any, names: Sequence[str], name: str) -> np.ndarray:
 
 
 def node_positions(
-    names: Sequence[str], adjacency: Any | None = None, layout_seed: int = 0
+    names: Sequence[str], adjacency: Any | None = None, layout_seed: int = 0, *, layout: str = "layered"
 ) -> dict[str, tuple[float, float]]:
-    """2-D coordinates for drawing a graph over ``names``.
+    """2-D coordinates for drawing a graph over ``names``; coordinates lie in ``[-1, 1]``.
 
-    With an ``adjacency`` that has edges, a force-directed layout of that graph
-    (``networkx.spring_layout`` seeded by ``layout_seed``, so the same graph is always drawn the
-    same way); otherwise the nodes on a circle. Coordinates lie in ``[-1, 1]``.
+    * ``layout="layered"`` (default, with an ``adjacency`` that has edges): a topological
+      drawing that stays readable up to about 20 variables. Each node sits in the layer of its
+      longest path from a root (causes above effects, edges point downwards); nodes within a
+      layer are ordered by the mean position of their parents and children (a few barycentre
+      sweeps, which removes most edge crossings) and alternate layers are shifted by a quarter
+      step, so that an edge skipping a layer rarely runs through a node. Variables without any
+      edge are not stacked into the first layer: they fill the shortest layers.
+    * ``layout="spring"``: a force-directed layout (``networkx.spring_layout`` seeded by
+      ``layout_seed``).
+    * Without an adjacency, or an adjacency without edges: the nodes on a circle.
+
+    The same graph always gets the same coordinates.
     """
     names = [str(n) for n in names]
+    if layout not in ("layered", "spring"):
+        raise MetaCaDIInputError(f"layout must be 'layered' or 'spring'; got {layout!r}.")
     if adjacency is not None:
         mask = _adjacency(adjacency, len(names), name="adjacency")
         if mask.any():
+            if layout == "layered":
+                return _layered_positions(names, mask)
             graph = nx.DiGraph()
             graph.add_nodes_from(names)
             graph.add_edges_from((names[i], names[j]) for i, j in zip(*np.nonzero(mask)))
-            layout = nx.spring_layout(graph.to_undirected(), seed=layout_seed, k=1.6 / np.sqrt(len(names)))
-            return {name: (float(x), float(y)) for name, (x, y) in layout.items()}
-    layout = nx.circular_layout(names)
-    return {name: (float(x), float(y)) for name, (x, y) in layout.items()}
+            spring = nx.spring_layout(graph.to_undirected(), seed=layout_seed, k=1.6 / np.sqrt(len(names)))
+            return {name: (float(x), float(y)) for name, (x, y) in spring.items()}
+    circle = nx.circular_layout(names)
+    return {name: (float(x), float(y)) for name, (x, y) in circle.items()}
+
+
+def _layered_positions(names: list[str], mask: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Layered (Sugiyama-style) coordinates of the DAG ``mask`` (``mask[i, j]`` iff ``i -> j``)."""
+    d = len(names)
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(d))
+    graph.add_edges_from((int(i), int(j)) for i, j in zip(*np.nonzero(mask)))
+    if not nx.is_directed_acyclic_graph(graph):
+        raise MetaCaDIInputError("a layered layout needs a DAG; the adjacency has a directed cycle.")
+    connected = [k for k in range(d) if graph.degree(k) > 0]
+    isolated = [k for k in range(d) if graph.degree(k) == 0]
+    depth = {k: 0 for k in range(d)}
+    for node in nx.topological_sort(graph.subgraph(connected)):
+        for child in graph.successors(node):
+            depth[child] = max(depth[child], depth[node] + 1)
+    n_layers = max(depth[k] for k in connected) + 1
+    layers: list[list[int]] = [[k for k in connected if depth[k] == level] for level in range(n_layers)]
+    for node in isolated:  # into the currently shortest layer (the top one on ties)
+        min(layers, key=len).append(node)
+
+    def order_by(layer: list[int], neighbours, rank: dict[int, float]) -> list[int]:
+        keyed = []
+        for position, node in enumerate(layer):
+            around = [rank[m] for m in neighbours(node) if m in rank]
+            keyed.append((float(np.mean(around)) if around else rank.get(node, position), position, node))
+        return [node for _, _, node in sorted(keyed)]
+
+    def ranks() -> dict[int, float]:
+        return {node: index / max(len(layer) - 1, 1) for layer in layers for index, node in enumerate(layer)}
+
+    for _ in range(4):  # barycentre sweeps: down by parents, up by children
+        for level in range(1, n_layers):
+            layers[level] = order_by(layers[level], graph.predecessors, ranks())
+        for level in range(n_layers - 2, -1, -1):
+            layers[level] = order_by(layers[level], graph.successors, ranks())
+
+    widest = max(len(layer) for layer in layers)
+    step = min(2.0 / max(widest - 1, 1), 0.8)  # the widest layer spans the whole width
+    gap = 2.0 / max(n_layers - 1, 1)
+    positions: dict[str, tuple[float, float]] = {}
+    for level, layer in enumerate(layers):
+        y = 1.0 - gap * level if n_layers > 1 else 0.0
+        shift = 0.25 * step if level % 2 and len(layer) < widest else 0.0
+        start = -0.5 * step * (len(layer) - 1) + shift
+        # a crowded layer zigzags (every other node a little lower) so that labels do not touch
+        zigzag = 0.3 * min(gap, 0.8) if len(layer) > 5 else 0.0
+        for index, node in enumerate(layer):
+            x = min(1.0, max(-1.0, start + index * step))
+            dy = zigzag * (index % 2) if level < n_layers - 1 or n_layers == 1 else -zigzag * (index % 2)
+            positions[names[node]] = (float(x), float(y - dy))
+    return positions
+
+
+def descendant_mask(adjacency: Any, targets: Any, names: Sequence[str] | None = None) -> np.ndarray:
+    """``(d,)`` bool: the variables downstream of ``targets`` (a mask or names), targets excluded.
+
+    An intervention on a target changes the distribution of every descendant too, so these are
+    the variables a target detector can confuse with the target."""
+    array = np.asarray(adjacency.to_numpy() if isinstance(adjacency, pd.DataFrame) else adjacency)
+    if names is None:
+        names = [str(c) for c in adjacency.columns] if isinstance(adjacency, pd.DataFrame) else None
+    names = check_names(names, array.shape[0])
+    truth = _adjacency(array, len(names), name="adjacency")
+    hit = _target_mask(targets, names, "targets")
+    reach = hit.copy()
+    frontier = hit.copy()
+    while frontier.any():
+        frontier = truth[frontier].any(axis=0) & ~reach
+        reach |= frontier
+    return reach & ~hit
 
 
 def _edge_segment(
@@ -168,7 +254,11 @@ def _edge_segment(
 
 
 def _base_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
-    axis = dict(visible=False, range=[-1.35, 1.35], scaleanchor=None)
+    # constrain="domain": keeping the 1:1 aspect shrinks the drawing area instead of widening
+    # the range. With the default ("range"), plotly widens the range to fit the pane's aspect
+    # and writes it back into the layout, so a pane first drawn narrow (Panel panes often are)
+    # kept a range of +-3 to +-4 and a tiny graph.
+    axis = dict(visible=False, range=[-1.35, 1.35], autorange=False, constrain="domain")
     fig.update_layout(
         title=title,
         height=height,
@@ -182,16 +272,23 @@ def _base_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
     return fig
 
 
+def _node_size(d: int) -> int:
+    """Marker size (px) of a node: smaller for larger graphs so that 20 variables fit a pane."""
+    return 30 if d <= 10 else 24 if d <= 15 else 21
+
+
 def _node_trace(positions: Positions, names: Sequence[str], node_text: Sequence[str] | None = None) -> go.Scatter:
     xs = [positions[n][0] for n in names]
     ys = [positions[n][1] for n in names]
+    size = _node_size(len(names))
     return go.Scatter(
         x=xs,
         y=ys,
         mode="markers+text",
         text=list(names),
         textposition="middle center",
-        marker=dict(size=30, color=NODE_COLOR, line=dict(color="#333333", width=1.5)),
+        textfont=dict(size=12 if size >= 30 else 10 if size >= 24 else 9),
+        marker=dict(size=size, color=NODE_COLOR, line=dict(color="#333333", width=1.5)),
         hovertext=list(node_text) if node_text is not None else list(names),
         hoverinfo="text",
         name="variables",
@@ -222,8 +319,8 @@ def graph_figure(
     """Draw the edge posterior ``P(i -> j)`` as a graph.
 
     Every edge with probability ``>= threshold`` becomes one line trace whose width
-    (``1 + 7 p``) and colour (``EDGE_COLORSCALE`` at ``p``) grow with its probability, with an
-    arrowhead at the effect. With ``true_adjacency`` ``(d, d)``, true edges are solid (legend
+    (``1 + 7 p``; ``1 + 4 p`` above 10 variables) and colour (``EDGE_COLORSCALE`` at ``p``)
+    grow with its probability, with an arrowhead at the effect. With ``true_adjacency`` ``(d, d)``, true edges are solid (legend
     "true edge"), edges absent from the truth dotted ("spurious edge"), and true edges below the
     threshold thin grey dashes ("missed true edge"); nodes are placed by the layout of the true
     graph (the same as :func:`true_graph_figure`). Each edge trace carries
@@ -252,6 +349,7 @@ def graph_figure(
     probs = frame.to_numpy().copy()
     np.fill_diagonal(probs, 0.0)
     drawn = probs >= max(float(threshold), 1e-12)
+    max_extra_width = 7.0 if d <= 10 else 4.0  # thinner edges (and arrowheads) in larger graphs
     traces: list[Any] = []  # plain dicts: go.Figure validates them once, not twice
     annotations = []
     legend_shown: set[str] = set()
@@ -262,7 +360,7 @@ def graph_figure(
         if kind == "missed true edge":
             width, dash = 1.5, "dash"
         else:
-            width, dash = 1.0 + 7.0 * p, ("dot" if kind == "spurious edge" else "solid")
+            width, dash = 1.0 + max_extra_width * p, ("dot" if kind == "spurious edge" else "solid")
         traces.append(
             dict(
                 type="scatter",
@@ -319,6 +417,7 @@ def true_graph_figure(
     *,
     positions: Positions | None = None,
     highlight: Any | None = None,
+    downstream: Any | None = None,
     title: str | None = "Ground-truth graph",
     height: int = 420,
 ) -> go.Figure:
@@ -327,7 +426,9 @@ def true_graph_figure(
 
     Node placement is :func:`node_positions` of ``adjacency`` with ``layout_seed``, identical to
     :func:`graph_figure` given the same truth. ``highlight`` (a ``(d,)`` mask or names) fills
-    those nodes in red, e.g. the targets of an experiment.
+    those nodes in red, e.g. the targets of an experiment; ``downstream`` fills nodes in light
+    orange, e.g. the targets' descendants (:func:`descendant_mask`), whose distributions the
+    intervention moves as well. The node hover text names each node's role.
     """
     array = np.asarray(adjacency.to_numpy() if isinstance(adjacency, pd.DataFrame) else adjacency)
     if array.ndim != 2 or array.shape[0] != array.shape[1]:
@@ -353,9 +454,13 @@ def true_graph_figure(
         )
         annotations.append(_arrow(a, b, "#333333", 2.0))
     nodes = _node_trace(positions, names)
-    if highlight is not None:
-        mask = _target_mask(highlight, names, "highlight")
-        nodes.marker.color = [TRUE_COLOR if hit else NODE_COLOR for hit in mask]
+    if highlight is not None or downstream is not None:
+        hit = _target_mask(highlight, names, "highlight") if highlight is not None else np.zeros(len(names), bool)
+        below = _target_mask(downstream, names, "downstream") if downstream is not None else np.zeros(len(names), bool)
+        below = below & ~hit
+        nodes.marker.color = [TRUE_COLOR if h else DESCENDANT_COLOR if b else NODE_COLOR for h, b in zip(hit, below)]
+        nodes.hovertext = [f"{n}: target" if h else f"{n}: descendant of a target" if b else n
+                           for n, h, b in zip(names, hit, below)]
     fig.add_trace(nodes)
     _base_layout(fig, title, height)
     fig.update_layout(annotations=annotations, showlegend=False)
@@ -368,44 +473,60 @@ def edge_heatmap(
     *,
     title: str | None = "Edge probabilities P(cause → effect)",
     height: int = 420,
+    cell_text: bool | None = None,
 ) -> go.Figure:
     """Heatmap of ``P(i -> j)``: rows = causes, columns = effects, the diagonal left blank.
 
-    Trace 0 is the ``go.Heatmap`` (``z`` = the probabilities, ``None`` on the diagonal); with
-    ``true_adjacency`` a second trace "true edge" outlines the true edges' cells.
+    Trace 0 is the ``go.Heatmap`` (``z`` = the probabilities, ``None`` on the diagonal). With
+    ``true_adjacency``, each true edge's cell is outlined by a cell-sized rectangle
+    (``layout.shapes``, named "true edge", shown once in the legend), and an invisible trace
+    "true edge" (``x`` = effects, ``y`` = causes) carries the hover text. ``cell_text`` writes
+    each probability into its cell (default: only up to 10 variables, where the numbers fit).
     """
     frame = _edge_prob_frame(edge_probs)
     names = list(frame.columns)
+    d = len(names)
     z = frame.to_numpy().astype(object)
-    for k in range(len(names)):
+    for k in range(d):
         z[k, k] = None
-    fig = go.Figure(
-        go.Heatmap(
-            z=z.tolist(), x=names, y=names, zmin=0.0, zmax=1.0, colorscale=EDGE_COLORSCALE,
-            texttemplate="%{z:.2f}", textfont=dict(size=10), name="P(edge)",
-            colorbar=dict(title="P(edge)", thickness=12),
-            hovertemplate="%{y} → %{x}: P = %{z:.3f}<extra></extra>",
-        )
+    if cell_text is None:
+        cell_text = d <= 10
+    tick_size = 12 if d <= 10 else 10 if d <= 16 else 8
+    heat = dict(
+        type="heatmap", z=z.tolist(), x=names, y=names, zmin=0.0, zmax=1.0, colorscale=EDGE_COLORSCALE,
+        name="P(edge)", colorbar=dict(title=dict(text="P(edge)"), thickness=12),
+        hovertemplate="%{y} → %{x}: P = %{z:.3f}<extra></extra>", xgap=1, ygap=1,
     )
+    if cell_text:
+        heat.update(texttemplate="%{z:.2f}", textfont=dict(size=10 if d <= 8 else 8))
+    traces: list[dict[str, Any]] = [heat]
+    shapes = []
     if true_adjacency is not None:
-        truth = _adjacency(true_adjacency, len(names))
+        truth = _adjacency(true_adjacency, d)
         rows, cols = np.nonzero(truth)
-        fig.add_trace(
-            go.Scatter(
-                x=[names[j] for j in cols], y=[names[i] for i in rows], mode="markers", name="true edge",
-                marker=dict(symbol="square-open", size=max(12, 240 // max(len(names), 1)), color=TRUE_COLOR,
-                            line=dict(width=2.5)),
-                hoverinfo="skip",
-            )
-        )
-    fig.update_layout(
-        title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        xaxis=dict(title="effect", side="bottom", constrain="domain"),
-        yaxis=dict(title="cause", autorange="reversed", scaleanchor="x", constrain="domain"),
-        plot_bgcolor="white",
+        for k, (i, j) in enumerate(zip(rows, cols)):
+            # numeric coordinates on a category axis: category k sits at k, its cell spans k +- 0.5
+            shapes.append(dict(
+                type="rect", xref="x", yref="y", x0=int(j) - 0.5, x1=int(j) + 0.5, y0=int(i) - 0.5,
+                y1=int(i) + 0.5, line=dict(color=TRUE_COLOR, width=2.5 if d <= 10 else 1.5),
+                fillcolor="rgba(0,0,0,0)", name="true edge", legendgroup="true edge", showlegend=k == 0,
+            ))
+        traces.append(dict(
+            type="scatter", x=[names[j] for j in cols], y=[names[i] for i in rows], mode="markers",
+            name="true edge", showlegend=False, marker=dict(size=1, opacity=0),
+            hovertemplate="%{y} → %{x}: a true edge<extra></extra>",
+        ))
+    layout = dict(
+        title=dict(text=title) if title else None, height=height,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        xaxis=dict(title=dict(text="effect"), side="bottom", constrain="domain", tickfont=dict(size=tick_size),
+                   tickangle=-90 if d > 10 else 0),
+        yaxis=dict(title=dict(text="cause"), autorange="reversed", scaleanchor="x", constrain="domain",
+                   tickfont=dict(size=tick_size)),
+        plot_bgcolor="white", shapes=shapes,
         legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0),
     )
-    return fig
+    return go.Figure(data=traces, layout=layout)
 
 
 def target_bar_chart(
@@ -413,6 +534,7 @@ def target_bar_chart(
     true_targets: Any | None = None,
     intended_targets: Any | None = None,
     *,
+    descendants: Any | None = None,
     title: str | None = "Intervention-target probabilities",
     height: int = 320,
 ) -> go.Figure:
@@ -421,8 +543,10 @@ def target_bar_chart(
     Trace 0 is the ``go.Bar`` (``x`` = names, ``y`` = probabilities; true targets' bars red).
     With ``true_targets`` (a ``(d,)`` mask, a bool Series or a list of names) a marker trace
     "true target" puts a star above each true target; with ``intended_targets`` as well, targets
-    that were hit without being intended get a separate "off-target" marker. A dashed line marks
-    ``P = 0.5``.
+    that were hit without being intended get a separate "off-target" marker. ``descendants`` (a
+    mask or names, e.g. :func:`descendant_mask`) marks the variables downstream of the targets,
+    whose distributions the intervention also moves, with a "descendant of a target" triangle
+    and light-orange bars. A dashed line marks ``P = 0.5``.
     """
     if not isinstance(target_probs, pd.Series):
         array = np.asarray(target_probs, dtype=float)
@@ -435,11 +559,14 @@ def target_bar_chart(
     if not np.isfinite(values).all() or values.min(initial=0) < 0 or values.max(initial=0) > 1:
         raise MetaCaDIInputError("target_probs must hold finite probabilities in [0, 1].")
     truth = _target_mask(true_targets, names, "true_targets") if true_targets is not None else np.zeros(len(names), bool)
+    below = _target_mask(descendants, names, "descendants") if descendants is not None else np.zeros(len(names), bool)
+    below = below & ~truth
     # Plain dicts, validated once by go.Figure: this chart is redrawn on every slider move.
     traces: list[dict[str, Any]] = [
         dict(
             type="bar", x=names, y=values.tolist(), name="P(target)",
-            marker=dict(color=[TRUE_COLOR if hit else BAR_COLOR for hit in truth]),
+            marker=dict(color=[TRUE_COLOR if hit else DESCENDANT_COLOR if low else BAR_COLOR
+                               for hit, low in zip(truth, below)]),
             hovertemplate="%{x}: P(target) = %{y:.3f}<extra></extra>",
         )
     ]
@@ -462,6 +589,16 @@ def target_bar_chart(
                     hoverinfo="skip",
                 )
             )
+    if below.any():
+        traces.append(
+            dict(
+                type="scatter",
+                x=[n for n, low in zip(names, below) if low],
+                y=[min(float(v) + 0.07, 1.1) for v, low in zip(values, below) if low],
+                mode="markers", name="descendant of a target",
+                marker=dict(symbol="triangle-down", size=11, color="#e6550d"), hoverinfo="skip",
+            )
+        )
     layout = dict(
         title=dict(text=title) if title else None, height=height,
         margin=dict(l=10, r=10, t=40 if title else 10, b=40),

@@ -95,6 +95,53 @@ def test_edge_heatmap_values_blank_diagonal_and_true_edge_marks(edge_probs):
     marks = fig.data[1]
     assert marks.name == "true edge"
     assert set(zip(marks.y, marks.x)) == {("A", "B"), ("A", "C"), ("B", "C")}
+    # each outline is exactly one cell: category k spans k - 0.5 .. k + 0.5 on both axes
+    outlined = {(NAMES[round(s.y0 + 0.5)], NAMES[round(s.x0 + 0.5)]) for s in fig.layout.shapes}
+    assert outlined == {("A", "B"), ("A", "C"), ("B", "C")}
+    assert all(s.x1 - s.x0 == 1 and s.y1 - s.y0 == 1 for s in fig.layout.shapes)
+    assert sum(bool(s.showlegend) for s in fig.layout.shapes) == 1
+
+
+def test_edge_heatmap_writes_cell_values_only_while_they_fit():
+    small = plots.edge_heatmap(np.full((4, 4), 0.5))
+    large = plots.edge_heatmap(np.full((20, 20), 0.5))
+    assert small.data[0].texttemplate and not large.data[0].texttemplate
+
+
+def test_graph_drawings_keep_their_range_whatever_the_pane_aspect(edge_probs):
+    for fig in (plots.graph_figure(edge_probs, TRUTH), plots.true_graph_figure(TRUTH, NAMES)):
+        assert list(fig.layout.xaxis.range) == [-1.35, 1.35] and list(fig.layout.yaxis.range) == [-1.35, 1.35]
+        # "domain": the 1:1 aspect shrinks the drawing area; "range" would widen the range instead
+        assert fig.layout.xaxis.constrain == "domain" and fig.layout.yaxis.constrain == "domain"
+
+
+@pytest.mark.parametrize("d", [8, 12, 20])
+def test_layered_layout_puts_causes_above_effects_and_keeps_nodes_apart(d):
+    from metacadi.graphs import erdos_renyi_dag
+
+    adjacency = erdos_renyi_dag(d, expected_degree=1.0, seed=d)
+    names = [f"X{k}" for k in range(d)]
+    positions = plots.node_positions(names, adjacency)
+    xy = np.array([positions[n] for n in names])
+    assert np.abs(xy).max() <= 1.0
+    for i, j in zip(*np.nonzero(adjacency)):
+        assert xy[i, 1] > xy[j, 1], f"edge {names[i]} -> {names[j]} does not point downwards"
+    gaps = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(d) * 9
+    assert gaps.min() >= 2.0 / d - 1e-9, "two nodes overlap"
+    assert plots.node_positions(names, adjacency) == positions  # deterministic
+
+
+def test_descendants_are_marked_on_the_truth_and_the_target_chart():
+    chain = np.array([[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]])  # A -> B -> C, D alone
+    below = plots.descendant_mask(chain, ["A"], NAMES)
+    assert below.tolist() == [False, True, True, False]
+    truth = plots.true_graph_figure(chain, NAMES, highlight=["A"], downstream=below)
+    colors = truth.data[-1].marker.color
+    assert colors[0] == plots.TRUE_COLOR and colors[1] == colors[2] == plots.DESCENDANT_COLOR
+    assert colors[3] == plots.NODE_COLOR
+    chart = plots.target_bar_chart(pd.Series([0.9, 0.8, 0.2, 0.1], index=NAMES), ["A"], descendants=below)
+    marks = {trace.name: list(trace.x) for trace in chart.data[1:]}
+    assert marks["descendant of a target"] == ["B", "C"]
 
 
 def test_target_bar_chart_marks_true_and_off_targets():
