@@ -40,8 +40,10 @@ standard deviation ``s_j`` so that their strength means the same for every varia
   DCDI convention of replacing the conditional by ``N(2, 1)``), or the constant
   ``mu_j + s_j loc`` with ``constant=True``.
 * soft: the parents are kept and the mechanism is changed to
-  ``x_j = gain * f_j(x_pa(j)) + shift * s_j + eps_j`` (defaults ``gain = 0.5``, ``shift = 1``);
-  on a root node (``f_j = 0``) this is a mean shift.
+  ``x_j = gain * f_j(x_pa(j)) + shift * s_j + noise_gain * eps_j`` (defaults ``gain = 0.5``,
+  ``shift = 1``, ``noise_gain = 1``); on a root node (``f_j = 0``) this is a mean shift.
+  ``gain = 1, shift = 0, noise_gain != 1`` is a scale-only intervention: the noise variance
+  changes, the conditional mean does not.
 
 Off-target effects: :func:`random_intervention` adds each non-intended variable as an extra
 target with probability ``off_target_rate``; the intervention then records both its
@@ -130,8 +132,9 @@ class Intervention:
             observational mean: ``x_j = mu_j + s_j (loc + scale * e)``, ``e ~ N(0, 1)``.
         scale: hard only, the new standard deviation in units of ``s_j`` (> 0).
         constant: hard only, set ``x_j = mu_j + s_j loc`` exactly (no fresh noise).
-        gain: soft only, ``x_j = gain * f_j(x_pa) + shift * s_j + eps_j``.
+        gain: soft only, ``x_j = gain * f_j(x_pa) + shift * s_j + noise_gain * eps_j``.
         shift: soft only, see ``gain``.
+        noise_gain: soft only, multiplier of the noise ``eps_j`` (> 0; 1 keeps its scale).
     """
 
     targets: np.ndarray
@@ -142,6 +145,7 @@ class Intervention:
     constant: bool = False
     gain: float = 0.5
     shift: float = 1.0
+    noise_gain: float = 1.0
 
     def __post_init__(self) -> None:
         targets = _check_mask(self.targets, "Intervention targets")
@@ -165,6 +169,7 @@ class Intervention:
         object.__setattr__(self, "scale", _check_finite_number(self.scale, "scale", positive=True))
         object.__setattr__(self, "gain", _check_finite_number(self.gain, "gain"))
         object.__setattr__(self, "shift", _check_finite_number(self.shift, "shift"))
+        object.__setattr__(self, "noise_gain", _check_finite_number(self.noise_gain, "noise_gain", positive=True))
         object.__setattr__(self, "constant", bool(self.constant))
 
     @classmethod
@@ -214,7 +219,8 @@ def random_intervention(
     indices or a ``(d,)`` bool mask; default all variables). Every *other* variable (candidate
     or not) then becomes an extra, unintended target independently with probability
     ``off_target_rate``, so ``E[#off-targets] = off_target_rate * (d - n_targets)``.
-    ``params`` (``loc``, ``scale``, ``constant``, ``gain``, ``shift``) go to :class:`Intervention`.
+    ``params`` (``loc``, ``scale``, ``constant``, ``gain``, ``shift``, ``noise_gain``) go to
+    :class:`Intervention`.
     """
     n_variables = check_positive_int(n_variables, "n_variables")
     if isinstance(n_targets, bool) or not isinstance(n_targets, (int, np.integer)) or n_targets < 0:
@@ -496,7 +502,7 @@ class SCM:
         d = self.n_variables
         hard = np.zeros((n_tasks, d), dtype=bool)
         soft = np.zeros((n_tasks, d), dtype=bool)
-        params = np.zeros((n_tasks, 5))  # loc, scale, noise_on (1 - constant), gain, shift
+        params = np.ones((n_tasks, 6))  # loc, scale, noise_on (1 - constant), gain, shift, noise_gain
         for t, intervention in enumerate(interventions):
             if intervention is None:
                 continue
@@ -515,6 +521,7 @@ class SCM:
                 0.0 if intervention.constant else 1.0,
                 intervention.gain,
                 intervention.shift,
+                intervention.noise_gain,
             )
         rng = self._rng if seed is None else as_rng(seed)
         task_of_row = np.repeat(np.arange(n_tasks), row_counts)
@@ -531,9 +538,9 @@ class SCM:
         params: np.ndarray,
         task_of_row: np.ndarray,
     ) -> np.ndarray:
-        """Ancestral sampling. ``noise`` ``(n, d)`` standard normal; masks ``(T, d)``; ``params`` ``(T, 5)``."""
+        """Ancestral sampling. ``noise`` ``(n, d)`` standard normal; masks ``(T, d)``; ``params`` ``(T, 6)``."""
         values = np.empty_like(noise)
-        row_params = params[task_of_row]  # (n, 5)
+        row_params = params[task_of_row]  # (n, 6)
         for j in self.order:
             signal = self._signal(values, j)
             column = signal + self.noise_scales[j] * noise[:, j]
@@ -542,7 +549,7 @@ class SCM:
                 column[rows] = (
                     row_params[rows, 3] * signal[rows]
                     + row_params[rows, 4] * self.observational_std[j]
-                    + self.noise_scales[j] * noise[rows, j]
+                    + row_params[rows, 5] * self.noise_scales[j] * noise[rows, j]
                 )
             if hard[:, j].any():
                 rows = hard[task_of_row, j]

@@ -316,7 +316,7 @@ def make_meta_protocol(
     Each intervention is ``intervention`` = ``"hard"``, ``"soft"`` or ``"mixed"`` (each task
     hard or soft with probability 1/2); each other variable is an extra off-target with
     probability ``off_target_rate``. ``intervention_params`` (``loc``, ``scale``, ``constant``,
-    ``gain``, ``shift``) go to :class:`~metacadi.scm.Intervention`. Every Task carries the
+    ``gain``, ``shift``, ``noise_gain``) go to :class:`~metacadi.scm.Intervention`. Every Task carries the
     realised ``targets``, the ``intended_targets``, its ``kind`` and ``meta["intervention"]``.
 
     Fast enough for interactive use: all tasks of a split are simulated in one vectorised pass.
@@ -352,7 +352,7 @@ def make_meta_protocol(
     off_target_rate = check_probability(off_target_rate, "off_target_rate")
     names = check_names(names, n_variables)
     intervention_params = dict(intervention_params or {})
-    allowed_params = {"loc", "scale", "constant", "gain", "shift"}
+    allowed_params = {"loc", "scale", "constant", "gain", "shift", "noise_gain"}
     unknown = set(intervention_params) - allowed_params
     if unknown:
         raise MetaCaDIInputError(

@@ -165,6 +165,22 @@ def test_soft_intervention_rescales_and_shifts_the_mechanism():
     assert root.mean() == pytest.approx(scm.observational_std[0], abs=0.02)
 
 
+def test_scale_only_soft_intervention_changes_the_noise_scale_not_the_mean():
+    scm = SCM(chain(3), "gp", noise_scale=0.3, seed=4)
+    scaled = Intervention.at([1, 0], 3, "soft", gain=1.0, shift=0.0, noise_gain=2.5)
+    data = scm.sample(20000, scaled, seed=0)
+    residual = data[:, 1] - scm.mechanism_values(data)[:, 1]
+    assert residual.mean() == pytest.approx(0.0, abs=0.02)
+    assert residual.std() == pytest.approx(2.5 * 0.3, rel=0.03)
+    assert data[:, 0].std() == pytest.approx(2.5 * 0.3, rel=0.03)  # a root: its noise is its value
+    assert data[:, 0].mean() == pytest.approx(0.0, abs=0.02)
+    untouched = scm.sample(20000, Intervention.at([1], 3, "soft", gain=1.0, shift=0.0), seed=0)
+    residual = untouched[:, 1] - scm.mechanism_values(untouched)[:, 1]
+    assert residual.std() == pytest.approx(0.3, rel=0.03)
+    with pytest.raises(MetaCaDIInputError, match="noise_gain"):
+        Intervention.at([1], 3, "soft", noise_gain=0.0)
+
+
 @pytest.mark.parametrize("kind", ["hard", "soft"])
 def test_interventions_change_descendants_but_not_non_descendants(kind):
     for seed in range(3):
