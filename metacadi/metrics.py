@@ -9,8 +9,11 @@ Graph convention: ``A[i, j] = 1`` iff ``i -> j``; ``A[:, j]`` is the parent mask
   pairs ``(i, j)``, ``i != j``, for which the interventional distribution ``p(x_j | do(x_i))`` is
   inferred wrongly when the estimated graph's parents of ``i`` are used as the adjustment set in
   the true graph. Computed with ``gadjid`` (Henckel, Würtzen & Weichwald 2024).
+  ``double_for_anticausal=True`` switches to the other convention (a reversal counts 2: one
+  missing plus one extra edge, ``cdt``'s default).
 * :func:`expected_shd`, :func:`expected_sid` — the paper's E-SHD and E-SID: the mean over
   posterior graph samples ``(S, d, d)``.
+* :func:`thresholded_shd` — SHD of the point estimate ``{i -> j : P(i -> j) >= 0.5}``.
 * :func:`edge_auroc`, :func:`edge_auprc` — edge probabilities ``P(i -> j)`` against the true
   adjacency, over the ``d (d - 1)`` off-diagonal entries (the diagonal is never an edge).
 * :func:`target_auroc`, :func:`target_auprc` — target probabilities against the true targets
@@ -103,26 +106,31 @@ def _graph_stack(samples: Any, d: int, name: str = "graph_samples") -> np.ndarra
 # --------------------------------------------------------------------------------------------
 
 
-def shd(true_adj: Any, pred_adj: Any) -> int:
+def shd(true_adj: Any, pred_adj: Any, double_for_anticausal: bool = False) -> int:
     """Structural Hamming distance between two graphs on the same ``d`` nodes.
 
     ``SHD = #{ {i, j}, i < j : (A[i, j], A[j, i]) != (B[i, j], B[j, i]) }``: a missing, an extra
-    or a reversed edge each count 1. ``pred_adj`` need not be acyclic.
+    or a reversed edge each count 1 (a reversed edge counts once). With
+    ``double_for_anticausal=True`` it is ``sum_{i != j} |A[i, j] - B[i, j]|`` instead: a reversal
+    counts 2. ``pred_adj`` need not be acyclic.
 
     Args:
         true_adj: ``(d, d)`` 0/1 true adjacency.
         pred_adj: ``(d, d)`` 0/1 predicted adjacency.
+        double_for_anticausal: count a reversed edge twice (default False: once).
     """
     true = _square(_binary(true_adj, "true_adj"), "true_adj")
     pred = _binary(pred_adj, "pred_adj")
     _same_shape(pred, true.shape, "pred_adj", "true_adj")
     _no_self_loops(true, "true_adj")
     _no_self_loops(pred, "pred_adj")
-    return _shd_stack(true, pred[None])[0].item()
+    return _shd_stack(true, pred[None], double_for_anticausal)[0].item()
 
 
-def _shd_stack(true: np.ndarray, preds: np.ndarray) -> np.ndarray:
+def _shd_stack(true: np.ndarray, preds: np.ndarray, double_for_anticausal: bool = False) -> np.ndarray:
     differs = true[None] != preds  # (S, d, d)
+    if double_for_anticausal:
+        return differs.sum(axis=(1, 2)).astype(np.int64)
     pair_differs = differs | np.swapaxes(differs, 1, 2)
     return np.triu(pair_differs, k=1).sum(axis=(1, 2)).astype(np.int64)
 
@@ -167,12 +175,35 @@ def _normalize(count: float, d: int) -> float:
     return float(count) / (d * (d - 1)) if d > 1 else 0.0
 
 
-def expected_shd(true_adj: Any, graph_samples: Any) -> float:
-    """E-SHD: ``(1/S) sum_s SHD(G, A_s)`` over posterior graph samples ``(S, d, d)``."""
+def expected_shd(true_adj: Any, graph_samples: Any, double_for_anticausal: bool = False) -> float:
+    """E-SHD: ``(1/S) sum_s SHD(G, A_s)`` over posterior graph samples ``(S, d, d)``.
+
+    ``double_for_anticausal``: see :func:`shd` (default: a reversed edge counts once).
+    """
     true = _square(_binary(true_adj, "true_adj"), "true_adj")
     _no_self_loops(true, "true_adj")
     samples = _graph_stack(graph_samples, true.shape[0])
-    return float(_shd_stack(true, samples).mean())
+    return float(_shd_stack(true, samples, double_for_anticausal).mean())
+
+
+def thresholded_shd(
+    true_adj: Any, edge_probs: Any, threshold: float = 0.5, double_for_anticausal: bool = False
+) -> int:
+    """SHD of the graph of confident edges: ``SHD(G, 1[P >= threshold])``.
+
+    Args:
+        true_adj: ``(d, d)`` 0/1 true adjacency.
+        edge_probs: ``(d, d)`` edge probabilities in ``[0, 1]`` (the diagonal is ignored).
+        threshold: an edge is kept when its probability is at least this (default 0.5).
+        double_for_anticausal: see :func:`shd`.
+
+    The thresholded graph need not be acyclic (with ``threshold >= 0.5`` it has no 2-cycle when
+    ``P(i -> j) + P(j -> i) <= 1``, as for any distribution over DAGs, except for ties at 0.5).
+    """
+    probs = _square(_probabilities(edge_probs, "edge_probs"), "edge_probs")
+    graph = (probs >= threshold).astype(np.int8)
+    np.fill_diagonal(graph, 0)
+    return shd(true_adj, graph, double_for_anticausal=double_for_anticausal)
 
 
 def expected_sid(true_adj: Any, graph_samples: Any, normalized: bool = False) -> float:

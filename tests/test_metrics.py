@@ -20,6 +20,7 @@ from metacadi.metrics import (
     sid,
     shd,
     target_auprc,
+    thresholded_shd,
     target_auroc,
     target_metrics,
 )
@@ -149,6 +150,26 @@ def test_shd_hand_examples():
     both_directions = CHAIN.copy()
     both_directions[1, 0] = 1  # a 2-cycle in a thresholded prediction differs in pair {0, 1}
     assert shd(CHAIN, both_directions) == 1
+
+
+def test_shd_with_reversals_counted_twice():
+    assert shd(CHAIN, CHAIN.T, double_for_anticausal=True) == 4  # each reversal: one missing + one extra
+    assert shd(CHAIN, EMPTY, double_for_anticausal=True) == 2  # missing edges count once either way
+    one_reversal = np.array([[0, 0, 0], [1, 0, 1], [0, 0, 0]])
+    assert shd(CHAIN, one_reversal, double_for_anticausal=True) == 2
+    samples = np.stack([CHAIN.T, CHAIN])
+    assert expected_shd(CHAIN, samples) == 1.0
+    assert expected_shd(CHAIN, samples, double_for_anticausal=True) == 2.0
+
+
+def test_thresholded_shd_keeps_edges_at_or_above_the_threshold():
+    probs = np.array([[0.0, 0.9, 0.3], [0.1, 0.0, 0.5], [0.2, 0.49, 0.0]])
+    assert thresholded_shd(CHAIN, probs) == 0  # 0->1 (0.9) and 1->2 (0.5) kept, nothing else
+    assert thresholded_shd(CHAIN, probs, threshold=0.6) == 1  # 1->2 dropped
+    assert thresholded_shd(CHAIN, probs, threshold=0.15) == 2  # pairs {0, 2} (extra both ways) and {1, 2} (extra 2->1) differ
+    assert thresholded_shd(CHAIN, np.zeros((3, 3))) == shd(CHAIN, EMPTY) == 2
+    with pytest.raises(MetaCaDIInputError, match="probabilities"):
+        thresholded_shd(CHAIN, probs + 1)
 
 
 @st.composite
