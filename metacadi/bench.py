@@ -63,6 +63,28 @@ interventional meta-training tasks of 100 rows (support 10), 20 meta-test tasks 
 MetaCaDI's default number of steps (300), 1000 graph samples, hard and soft interventions, GP-ANM
 and SERGIO data, 20 seeds, every method.
 
+Settings (``--setting``, the ``intervention`` column; :mod:`metacadi.bench_settings`): ``hard`` and
+``soft`` as above, and harder ones by name: ``soft-subtle`` (weaker mechanism, a mean shift of
+about one noise sd, noisier), ``soft-scale`` (noise sd x3, no mean shift),
+``hard-mean-preserving``, ``hard-offtarget`` and ``soft-scale-offtarget`` (off-target rate 0.3);
+a ``mlp-``/``linear-`` and an ``sf-`` prefix change the mechanism and the graph family
+(``mlp-sf-soft-scale``). SERGIO: ``hard`` (knockouts), ``soft`` (knock-downs to 25 %),
+``knockdown-mild`` (50 %), ``knockout-dropout`` (80 % dropout), ``knockdown-dropout``. The
+``small`` preset runs ``hard``, ``soft``, ``soft-subtle`` and ``soft-scale``. Measured without
+training (``--methods distribution-shift --first-seed 100 --seeds 5``, preset ``small``),
+shift-score / oracle Intv-AUROC: hard 0.990 / 1.000, soft 0.968 / 0.978, soft-subtle
+0.790 / 0.999, soft-scale 0.752 / 0.996, hard-mean-preserving 0.834 / 0.980, hard-offtarget
+0.968 / 1.000; SERGIO (approximate oracle) hard 0.946 / 0.926, knockdown-mild 0.749 / 0.775.
+
+Floors and a ceiling in every table (:mod:`metacadi.reference_scores`; ``references=False`` /
+``--no-references`` leaves them out): the shift score (the ``distribution-shift`` baseline,
+``|mean - mean_obs| / sd_obs + |log(sd / sd_obs)|`` against the pooled observational training
+rows), the empty graph (E-SHD = number of true edges), on SERGIO the zero-count score, and the
+oracle that scores targets with the true graph and mechanisms. Each table's heading names the
+setting's difficulty (by the shift score's Intv-AUROC: easy >= 0.95, medium >= 0.85, hard), the
+oracle's Intv-AUROC and the true number of edges; ``SHD@0.5`` is the SHD of the edges with
+probability >= 0.5 and ``edges/sample`` the mean number of edges of a posterior graph sample.
+
 Timings are wall-clock seconds on whatever machine runs the benchmark; each job runs torch with
 one thread (the models are small; intra-op threads only add contention).
 """
@@ -124,14 +146,22 @@ def _baseline_names() -> tuple[str, ...]:
     return tuple(BASELINES)
 
 
-#: every method name the runner knows: the three MetaCaDI variants, then the baselines
-METHODS: tuple[str, ...] = MODEL_METHODS + _baseline_names()
+#: floors and the ceiling (no training; see metacadi.reference_scores). With the shift-score
+#: floor (the ``distribution-shift`` baseline) they are added to every run unless
+#: ``references=False``; ``zero-count`` only on SERGIO data.
+REFERENCE_METHODS: tuple[str, ...] = ("empty-graph", "zero-count", "oracle")
+
+#: every method name the runner knows: the three MetaCaDI variants, the baselines, the references
+METHODS: tuple[str, ...] = MODEL_METHODS + _baseline_names() + REFERENCE_METHODS
 
 METHOD_LABELS: dict[str, str] = {
     "metacadi": "MetaCaDI",
     "intv-maml": "MetaCaDI-Intv-MAML",
     "full-maml": "MetaCaDI-Full-MAML",
-    "distribution-shift": "Distribution shift (reference)",
+    "distribution-shift": "Shift score (floor, non-causal)",
+    "empty-graph": "Empty graph (floor)",
+    "zero-count": "Zero count (floor)",
+    "oracle": "Oracle: true graph + mechanisms (ceiling)",
     "jci-pc": "JCI-PC",
     "ut-igsp": "UT-IGSP",
     "dcdi-g": "DCDI-G",
@@ -142,6 +172,8 @@ METHOD_LABELS: dict[str, str] = {
 METRICS: dict[str, tuple[str, bool]] = {
     "e_shd": ("E-SHD", False),
     "e_sid": ("E-SID", False),
+    "thr_shd": ("SHD@0.5", False),
+    "edges_per_sample": ("edges/sample", False),
     "edge_auroc": ("Edge-AUROC", True),
     "edge_auprc": ("Edge-AUPRC", True),
     "intv_auroc": ("Intv-AUROC", True),
@@ -210,6 +242,9 @@ PRESETS: dict[str, Preset] = {
         maml=dict(inner_steps=5),
         n_graph_samples=100,
         seeds=3,
+        # easy settings and two where the shift score fails but the oracle does not
+        # (metacadi.bench_settings; measured difficulty in the module docstring)
+        interventions=("hard", "soft", "soft-subtle", "soft-scale"),
     ),
     "headline": Preset(
         protocol=dict(
@@ -278,7 +313,11 @@ def build_protocol(preset: str | Preset, data: str, intervention: str, seed: int
     (``.graph``, ``.train``, ``.test``, ``.names``).
     """
     config = _get_preset(preset)
-    if intervention not in INTERVENTIONS:
+    if data in DATA_SOURCES:
+        from .bench_settings import setting_protocol
+
+        setting = setting_protocol(data, intervention)  # raises for an unknown setting
+    elif intervention not in INTERVENTIONS:
         raise MetaCaDIInputError(f"intervention must be one of {INTERVENTIONS}; got {intervention!r}.")
     if data in BACADI_DATA:
         from .bacadi_protocol import make_bacadi_problem
@@ -289,14 +328,11 @@ def build_protocol(preset: str | Preset, data: str, intervention: str, seed: int
     if data == "gp-anm":
         from .tasks import make_meta_protocol
 
-        return make_meta_protocol(
-            **config.protocol, graph_family="er", mechanism="gp", intervention=intervention, seed=seed
-        )
+        return make_meta_protocol(**{**config.protocol, **setting}, seed=seed)
     if data == "sergio":
         from .sergio import make_sergio_protocol
 
-        kind = "knockout" if intervention == "hard" else "knockdown"
-        return make_sergio_protocol(**config.protocol, intervention=kind, seed=seed)
+        return make_sergio_protocol(**{**config.protocol, **setting}, seed=seed)
     raise MetaCaDIInputError(f"data must be one of {DATA_SOURCES}; got {data!r}.")
 
 
@@ -309,7 +345,8 @@ class MethodOutput:
         edge_probs: ``(d, d)`` edge probabilities / scores, or ``None`` (no graph claim).
         graph_samples: ``(S, d, d)`` int DAGs from the graph posterior (a point estimate: ``S = 1``),
             or ``None``.
-        target_probs: ``(T_test, d)`` target probabilities of the meta-test tasks.
+        target_probs: ``(T_test, d)`` target probabilities of the meta-test tasks, or ``None``
+            (no target claim: the empty-graph floor).
         fit_seconds: meta-training (or, for a baseline, fitting) wall time.
         adapt_seconds: ``(T_test,)`` adaptation time of each meta-test task (empty for baselines,
             which do not adapt).
@@ -319,7 +356,7 @@ class MethodOutput:
     method: str
     edge_probs: np.ndarray | None
     graph_samples: np.ndarray | None
-    target_probs: np.ndarray
+    target_probs: np.ndarray | None
     fit_seconds: float
     adapt_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
     step_seconds: float = float("nan")
@@ -352,6 +389,8 @@ def run_method(method: str, protocol, preset: str | Preset, seed: int = 0, devic
     config = _get_preset(preset)
     train, test = protocol.train, protocol.test
     n_test = len(test)
+    if method in REFERENCE_METHODS:
+        return _reference_output(method, protocol)
     if method in MODEL_METHODS:
         cls = _model_class(method)
         options = dict(config.model, device=device)
@@ -399,12 +438,44 @@ def run_method(method: str, protocol, preset: str | Preset, seed: int = 0, devic
     )
 
 
+def _reference_output(method: str, protocol) -> MethodOutput:
+    """A floor or the ceiling (:mod:`metacadi.reference_scores`): no training, timed like a fit."""
+    from .reference_scores import oracle_scores, zero_count_scores
+
+    start = time.perf_counter()
+    d = protocol.n_variables
+    edge_probs = graph_samples = target_probs = None
+    if method == "empty-graph":
+        edge_probs = np.zeros((d, d))
+        graph_samples = np.zeros((1, d, d), dtype=np.int64)
+    elif method == "zero-count":
+        observational = [task.data for task in protocol.train.observational()]
+        target_probs = zero_count_scores(observational, protocol.test)
+    elif method == "oracle":
+        target_probs = oracle_scores(protocol)
+    else:
+        raise MetaCaDIInputError(f"unknown reference {method!r}; choose from {list(REFERENCE_METHODS)}.")
+    return MethodOutput(method, edge_probs, graph_samples, target_probs, time.perf_counter() - start)
+
+
 def evaluate(output: MethodOutput, protocol) -> dict[str, float]:
     """Metrics of one method on one protocol (keys of :data:`METRICS` plus ``step_seconds``).
 
     Graph metrics are NaN for a method without a graph; AUROCs are NaN when undefined (one class).
+    ``thr_shd`` is the SHD of the edges with probability >= 0.5, ``edges_per_sample`` the mean
+    number of edges of the graph samples, ``true_edges`` that of the true graph; target metrics
+    are NaN for a method without target scores (the empty-graph floor).
     """
-    from .metrics import UndefinedMetricWarning, edge_auprc, edge_auroc, expected_shd, expected_sid, target_auprc, target_auroc
+    from .metrics import (
+        UndefinedMetricWarning,
+        edge_auprc,
+        edge_auroc,
+        expected_shd,
+        expected_sid,
+        target_auprc,
+        target_auroc,
+        thresholded_shd,
+    )
 
     nan = float("nan")
     truth = protocol.graph
@@ -416,8 +487,12 @@ def evaluate(output: MethodOutput, protocol) -> dict[str, float]:
             "e_sid": expected_sid(truth, output.graph_samples) if output.graph_samples is not None else nan,
             "edge_auroc": edge_auroc(truth, np.clip(output.edge_probs, 0, 1)) if output.edge_probs is not None else nan,
             "edge_auprc": edge_auprc(truth, np.clip(output.edge_probs, 0, 1)) if output.edge_probs is not None else nan,
-            "intv_auroc": target_auroc(targets, np.clip(output.target_probs, 0, 1)),
-            "intv_auprc": target_auprc(targets, np.clip(output.target_probs, 0, 1)),
+            "thr_shd": float(thresholded_shd(truth, np.clip(output.edge_probs, 0, 1))) if output.edge_probs is not None else nan,
+            "edges_per_sample": float(np.asarray(output.graph_samples).sum(axis=(1, 2)).mean())
+            if output.graph_samples is not None else nan,
+            "true_edges": float(np.asarray(truth).sum()),
+            "intv_auroc": target_auroc(targets, np.clip(output.target_probs, 0, 1)) if output.target_probs is not None else nan,
+            "intv_auprc": target_auprc(targets, np.clip(output.target_probs, 0, 1)) if output.target_probs is not None else nan,
         }
     row["fit_seconds"] = output.fit_seconds
     row["adapt_seconds"] = float(np.median(output.adapt_seconds)) if output.adapt_seconds.size else nan
@@ -441,6 +516,10 @@ def run_setting(
         protocol = build_protocol(preset, data, intervention, seed)
         rows = []
         for method in methods:
+            if method == "zero-count" and data != "sergio":
+                continue  # continuous data have no exact zeros
+            if method in REFERENCE_METHODS and hasattr(protocol, "baseline_train"):
+                continue  # the BaCaDI protocol is compared with its recorded runs, not with these
             output = run_method(method, protocol, preset, seed, device)
             rows.append(
                 {
@@ -481,6 +560,22 @@ def _as_list(value: str | Sequence[str] | None, default: Sequence[str], allowed:
     return items
 
 
+def _settings_of(data: str, intervention: str | Sequence[str] | None, preset: Preset) -> list[str]:
+    """The settings to run on ``data``: explicit names are checked; preset defaults it lacks are skipped."""
+    from .bench_settings import is_setting, setting_protocol
+
+    if data not in DATA_SOURCES:  # protocols without named settings (e.g. the BaCaDI protocol)
+        return _as_list(intervention, preset.interventions, INTERVENTIONS, "intervention")
+    if intervention is None:
+        return [name for name in preset.interventions if is_setting(data, name)]
+    names = list(INTERVENTIONS) if intervention in ("both", "all") else [intervention] if isinstance(intervention, str) else list(intervention)
+    if not names:
+        raise MetaCaDIInputError("intervention is empty; give a setting name.")
+    for name in names:
+        setting_protocol(data, name)  # raises, naming the valid settings
+    return names
+
+
 def _resolve_methods(methods: str | Sequence[str] | None, preset: Preset) -> list[str]:
     if methods is None or methods == "default":
         chosen = list(preset.methods)
@@ -502,6 +597,7 @@ def run_benchmark(
     n_jobs: int = 1,
     progress: bool = False,
     device: str = "cpu",
+    references: bool = True,
 ) -> pd.DataFrame:
     """Run the benchmark; one row per seed x data x intervention x method with every metric.
 
@@ -510,10 +606,14 @@ def run_benchmark(
         seeds: a number of seeds (``0 .. N-1``) or explicit seeds (default: the preset's).
         methods: method names, ``"all"`` or ``None`` (the preset's list).
         data: ``"gp-anm"``, ``"sergio"``, ``"both"``, a list, or ``None`` (the preset's).
-        intervention: ``"hard"``, ``"soft"``, ``"both"``, a list, or ``None`` (the preset's).
+        intervention: a setting name of :mod:`metacadi.bench_settings` (``"hard"``, ``"soft"``,
+            ``"soft-subtle"``, ``"mlp-sf-soft-scale"``, ...), ``"both"`` (hard and soft), a list,
+            or ``None`` (the preset's; a preset setting that a data source lacks is skipped).
         n_jobs: parallel jobs over (seed, data, intervention) settings (joblib processes).
         progress: print a line per finished setting to stderr.
         device: torch device of the MetaCaDI variants (``"cuda"`` on a GPU machine).
+        references: add the floors and the ceiling (shift score, empty graph, zero count on
+            SERGIO, oracle) to the methods, after them.
     Returns:
         DataFrame with columns ``seed, data, intervention, method, label, n_variables,
         n_train_tasks, n_test_tasks`` and the metrics (:data:`METRICS`, ``step_seconds``).
@@ -533,8 +633,11 @@ def run_benchmark(
             raise MetaCaDIInputError("seeds is empty; give a number of seeds or a list of seeds.")
     chosen_methods = _resolve_methods(methods, config)
     chosen_data = _as_list(data, config.data, ALL_DATA, "data")
-    chosen_interventions = _as_list(intervention, config.interventions, INTERVENTIONS, "intervention")
-    jobs = [(s, d, i) for d in chosen_data for i in chosen_interventions for s in seed_list]
+    if references:
+        chosen_methods += [m for m in ("distribution-shift", *REFERENCE_METHODS) if m not in chosen_methods]
+    jobs = [(s, d, i) for d in chosen_data for i in _settings_of(d, intervention, config) for s in seed_list]
+    if not jobs:
+        raise MetaCaDIInputError(f"none of the preset's settings {list(config.interventions)} applies to data {chosen_data}.")
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered") if n_jobs != 1 else None
@@ -573,7 +676,7 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     order the methods appear in ``results``.
     """
     _check_results(results)
-    metrics = [m for m in list(METRICS) + ["step_seconds"] if m in results.columns]
+    metrics = [m for m in list(METRICS) + ["step_seconds", "true_edges"] if m in results.columns]
     grouped = results.groupby(GROUP, sort=False)[metrics]
     means, sds = grouped.mean(), grouped.std(ddof=1)
     table = pd.concat({"mean": means, "sd": sds}, axis=1)
@@ -669,7 +772,7 @@ def _check_results(results: pd.DataFrame) -> None:
 def _format_cell(mean: float, sd: float, metric: str) -> str:
     if not np.isfinite(mean):
         return "–"
-    scale, digits = (1000.0, 1) if metric == "adapt_seconds" else (1.0, 1 if metric in ("e_shd", "e_sid", "fit_seconds") else 3)
+    scale, digits = (1000.0, 1) if metric == "adapt_seconds" else (1.0, 1 if metric in ("e_shd", "e_sid", "thr_shd", "edges_per_sample", "fit_seconds") else 3)
     text = f"{mean * scale:.{digits}f}"
     if np.isfinite(sd):
         text += f" ± {sd * scale:.{digits}f}"
@@ -716,9 +819,30 @@ def to_markdown(
             body.append(cells)
         header = ["method"] + [METRICS[m][0] for m in metrics]
         title = f"**{data}, {intervention} interventions** ({_plural(n_seeds, 'seed')}; mean ± sd)"
+        title += _difficulty_note(block)
         blocks.append(title + "\n\n" + _markdown(header, body))
     note = f"\n\n`*`: Welch's t-test against MetaCaDI, p < {alpha}." if significant else ""
     return "\n\n".join(blocks) + note
+
+
+def _difficulty_note(block: pd.DataFrame) -> str:
+    """Where the floors and the ceiling sit in one setting's summary block ("" if none ran)."""
+    from .bench_settings import difficulty
+
+    methods = block.index.get_level_values("method")
+    parts = []
+    if "distribution-shift" in methods:
+        shift = float(block.loc[methods == "distribution-shift", "intv_auroc_mean"].iloc[0])
+        parts.append(f"difficulty **{difficulty(shift)}**: shift-score Intv-AUROC {shift:.3f}")
+    if "oracle" in methods:
+        if "sergio" in block.index.get_level_values("data"):
+            parts.append("oracle approximate on SERGIO (regressions on the true regulators, see metacadi.reference_scores)")
+        parts.append(f"oracle {float(block.loc[methods == 'oracle', 'intv_auroc_mean'].iloc[0]):.3f}")
+    if "empty-graph" in methods:
+        parts.append(f"empty-graph E-SHD {float(block.loc[methods == 'empty-graph', 'e_shd_mean'].iloc[0]):.1f}")
+    if "true_edges_mean" in block.columns and np.isfinite(block["true_edges_mean"]).any():
+        parts.append(f"true graphs {float(np.nanmax(block['true_edges_mean'])):.1f} edges")
+    return ("\n\n" + "; ".join(parts) + ".") if parts else ""
 
 
 def speed_markdown(speed: pd.DataFrame) -> str:
@@ -801,13 +925,24 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small", help="problem sizes (default: small)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds 0..N-1 (default: the preset's)")
     parser.add_argument(
+        "--first-seed", type=int, default=0,
+        help="start the seeds here: FIRST..FIRST+N-1 (e.g. 100 for probing settings apart from the reported seeds)",
+    )
+    parser.add_argument(
         "--methods", default="default",
         help=f"comma-separated subset of {', '.join(METHODS)}; 'all' for every method; 'baselines' for "
         "JCI-PC, UT-IGSP, DCDI-G and BaCaDI; 'default' for the preset's",
     )
     parser.add_argument("--data", choices=[*ALL_DATA, "both"], default=None, help="data source (default: the preset's)")
     parser.add_argument(
-        "--intervention", choices=[*INTERVENTIONS, "both"], default=None, help="intervention type (default: the preset's)"
+        "--setting", "--intervention", dest="intervention", default=None,
+        help="comma-separated data settings (metacadi.bench_settings), e.g. 'soft-subtle,soft-scale' or "
+        "'mlp-sf-hard'; 'both' for hard and soft (default: the preset's)",
+    )
+    parser.add_argument("--list-settings", action="store_true", help="print the named settings of each data source and exit")
+    parser.add_argument(
+        "--no-references", dest="references", action="store_false",
+        help="leave out the floors (shift score, empty graph, zero count) and the oracle ceiling",
     )
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel jobs over seeds and settings (default 1)")
     parser.add_argument("--device", default="cpu", help="torch device of the MetaCaDI variants (default cpu)")
@@ -818,14 +953,29 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
+    if args.list_settings:
+        from .bench_settings import ANM_GRAPHS, ANM_MECHANISMS, setting_names
+
+        for source in DATA_SOURCES:
+            print(f"{source}: {', '.join(setting_names(source))}")
+        print(f"  (gp-anm names take a mechanism prefix {'/'.join(ANM_MECHANISMS)} and a graph prefix {'/'.join(ANM_GRAPHS)}, e.g. mlp-sf-soft-scale)")
+        return 0
+    intervention = args.intervention
+    if intervention is not None and intervention not in ("both", "all"):
+        intervention = [name.strip() for name in intervention.split(",") if name.strip()]
     methods: str | list[str] = args.methods
+    seeds: int | list[int] | None = args.seeds
+    if args.first_seed:
+        count = args.seeds if args.seeds is not None else _get_preset(args.preset).seeds
+        seeds = list(range(args.first_seed, args.first_seed + count))
     if methods not in ("all", "default", "baselines"):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     try:
         started = time.perf_counter()
         results = run_benchmark(
-            preset=args.preset, seeds=args.seeds, methods=methods, data=args.data,
-            intervention=args.intervention, n_jobs=args.n_jobs, progress=not args.quiet, device=args.device,
+            preset=args.preset, seeds=seeds, methods=methods, data=args.data,
+            intervention=intervention, n_jobs=args.n_jobs, progress=not args.quiet, device=args.device,
+            references=args.references,
         )
     except MetaCaDIInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

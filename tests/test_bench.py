@@ -14,6 +14,7 @@ from metacadi.bench import (
     METHODS,
     METRICS,
     PRESETS,
+    REFERENCE_METHODS,
     MethodOutput,
     build_protocol,
     evaluate,
@@ -31,6 +32,8 @@ from metacadi.tasks import TaskSet
 #: the tiny preset with even fewer steps, so the end-to-end test stays quick
 FAST = replace(PRESETS["tiny"], model={"n_steps": 8, "n_edge_samples": 64}, n_graph_samples=8)
 DEFAULT_METHODS = ["metacadi", "intv-maml", "full-maml", "distribution-shift"]
+#: what every run reports besides the chosen methods on GP-ANM data (zero count is SERGIO only)
+REFERENCES = ["empty-graph", "oracle"]
 
 
 @pytest.fixture(scope="module")
@@ -39,30 +42,38 @@ def results():
 
 
 def test_presets_and_methods_are_complete():
-    assert set(PRESETS) == {"tiny", "small", "headline", "paper"}
+    assert set(PRESETS) >= {"tiny", "small", "headline", "paper"}
     assert PRESETS["headline"].protocol["n_variables"] == 20
-    assert set(METHODS) == {"metacadi", "intv-maml", "full-maml", *BASELINES}
+    assert set(METHODS) == {"metacadi", "intv-maml", "full-maml", *BASELINES, *REFERENCE_METHODS}
     assert PRESETS["tiny"].protocol["n_variables"] == 5
     assert PRESETS["paper"].protocol["n_variables"] == 20 and PRESETS["paper"].seeds == 20
     assert PRESETS["small"].methods == tuple(DEFAULT_METHODS)
-    for preset in PRESETS.values():
-        assert preset.protocol["test_rows"] == 10  # the paper's few-shot meta-test size
+    for name in ("tiny", "small", "headline", "paper"):
+        assert PRESETS[name].protocol["test_rows"] == 10  # the paper's few-shot meta-test size
 
 
 def test_run_benchmark_gives_one_row_per_seed_and_method(results):
-    assert len(results) == 2 * len(DEFAULT_METHODS)
-    assert list(results.method.unique()) == DEFAULT_METHODS
+    assert len(results) == 2 * len(DEFAULT_METHODS + REFERENCES)
+    assert list(results.method.unique()) == DEFAULT_METHODS + REFERENCES
     assert set(results.seed) == {0, 1} and set(results.data) == {"gp-anm"} and set(results.intervention) == {"hard"}
     assert set(METRICS) <= set(results.columns)
     for metric in ("intv_auroc", "intv_auprc"):
-        assert results[metric].between(0, 1).all()
-    models = results[results.method != "distribution-shift"]
-    assert models[["e_shd", "e_sid", "edge_auroc", "edge_auprc"]].notna().all().all()
-    assert (models.e_shd >= 0).all() and (models.e_sid >= 0).all()
+        assert results.loc[results.method != "empty-graph", metric].between(0, 1).all()
+    models = results[results.method.isin(["metacadi", "intv-maml", "full-maml"])]
+    assert models[["e_shd", "e_sid", "edge_auroc", "edge_auprc", "thr_shd", "edges_per_sample"]].notna().all().all()
+    assert (models.e_shd >= 0).all() and (models.e_sid >= 0).all() and (models.thr_shd >= 0).all()
     assert (models.adapt_seconds > 0).all() and (models.step_seconds > 0).all() and (models.fit_seconds > 0).all()
     reference = results[results.method == "distribution-shift"]
     assert reference[["e_shd", "e_sid", "edge_auroc", "adapt_seconds"]].isna().all().all()
     assert (results.n_variables == 5).all() and (results.n_test_tasks == 5).all()
+    # the floors and the ceiling
+    empty = results[results.method == "empty-graph"]
+    assert (empty.e_shd == empty.true_edges).all() and (empty.thr_shd == empty.true_edges).all()
+    assert (empty.edges_per_sample == 0).all() and empty.intv_auroc.isna().all()
+    oracle = results[results.method == "oracle"]
+    assert (oracle.intv_auroc >= 0.98).all() and oracle.e_shd.isna().all()
+    shift = results[results.method == "distribution-shift"].set_index("seed")
+    assert (oracle.set_index("seed").intv_auroc >= shift.intv_auroc).all()
 
 
 def test_run_benchmark_is_reproducible(results):
@@ -90,6 +101,36 @@ def test_evaluate_perfect_and_reversed_answers():
     assert np.isnan(row["adapt_seconds"])
     no_graph = evaluate(MethodOutput("x", None, None, targets, 0.0), protocol)
     assert np.isnan(no_graph["e_shd"]) and np.isnan(no_graph["edge_auroc"]) and no_graph["intv_auroc"] == 1
+
+
+def test_named_settings_build_their_protocols():
+    subtle = build_protocol("tiny", "gp-anm", "soft-subtle", seed=4)
+    assert {t.kind for t in subtle.test} == {"soft"}
+    params = subtle.test[0].meta["intervention"]
+    assert (params.gain, params.shift, params.noise_gain) == (0.5, 0.3, 3.0)
+    assert build_protocol("tiny", "gp-anm", "hard", seed=4).scm.mechanism == "gp"
+    mlp = build_protocol("tiny", "gp-anm", "mlp-sf-soft-scale", seed=4)
+    assert mlp.scm.mechanism == "mlp" and mlp.test[0].meta["intervention"].noise_gain == 3.0
+    offtarget = build_protocol("tiny", "gp-anm", "hard-offtarget", seed=4)
+    assert any((t.targets != t.intended_targets).any() for t in list(offtarget.train) + list(offtarget.test))
+    dropout = build_protocol("tiny", "sergio", "knockout-dropout", seed=4)
+    assert dropout.simulator.dropout_rate == 0.8 and {t.kind for t in dropout.test} == {"knockout"}
+    assert build_protocol("tiny", "sergio", "knockdown-mild", seed=4).simulator.knockdown_factor == 0.5
+    with pytest.raises(MetaCaDIInputError, match="intervention must be one of"):
+        build_protocol("tiny", "sergio", "soft-scale", seed=0)
+    assert set(PRESETS["small"].interventions) >= {"hard", "soft", "soft-subtle", "soft-scale"}
+
+
+def test_run_benchmark_adds_zero_count_on_sergio_and_skips_settings_a_source_lacks():
+    frame = run_benchmark(FAST, seeds=[0], methods=["distribution-shift"], data="sergio", intervention="hard")
+    assert list(frame.method) == ["distribution-shift", "empty-graph", "zero-count", "oracle"]
+    assert frame.intv_auroc.notna().sum() == 3
+    small = replace(FAST, interventions=("hard", "soft-scale"))
+    assert set(run_benchmark(small, seeds=[0], methods=["distribution-shift"], data="sergio").intervention) == {"hard"}
+    bare = run_benchmark(FAST, seeds=[0], methods=["distribution-shift"], data="gp-anm", intervention="soft-scale", references=False)
+    assert list(frame.method)[:1] == list(bare.method) and set(bare.intervention) == {"soft-scale"}
+    with pytest.raises(MetaCaDIInputError, match="intervention must be one of"):
+        run_benchmark(FAST, seeds=[0], data="gp-anm", intervention="magic")
 
 
 def test_build_protocol_pairs_hard_and_soft():
@@ -168,7 +209,8 @@ def test_speed_table_ratios():
 def test_markdown_marks_significant_differences():
     frame = _synthetic_results()
     text = to_markdown(summary_table(frame), welch_tests(frame))
-    assert "| method | E-SHD" in text and "±" in text and "**gp-anm, hard interventions** (4 seeds" in text
+    assert "| method | E-SHD | E-SID | SHD@0.5 | edges/sample" in text and "±" in text
+    assert "**gp-anm, hard interventions** (4 seeds" in text
     full_row = next(line for line in text.splitlines() if line.startswith("| MetaCaDI-Full-MAML"))
     assert "*" in full_row
     assert "`*`: Welch's t-test" in text
@@ -193,9 +235,22 @@ def test_command_line_writes_tables(tmp_path, capsys):
     code = main(["--preset", "tiny", "--seeds", "1", "--methods", "metacadi,distribution-shift", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "| MetaCaDI |" in printed and "Distribution shift (reference)" in printed
+    assert "| MetaCaDI |" in printed and "Shift score (floor, non-causal)" in printed
+    assert "| Empty graph (floor) |" in printed and "| Oracle: true graph + mechanisms (ceiling) |" in printed
+    assert "difficulty **" in printed and "shift-score Intv-AUROC" in printed and "true graphs" in printed
     assert "fewer than two seeds" in printed
     assert {p.name for p in tmp_path.iterdir()} == {"results.csv", "summary.csv", "welch.csv", "speed.csv", "report.md", "figure.html"}
     saved = pd.read_csv(tmp_path / "results.csv")
-    assert list(saved.method) == ["metacadi", "distribution-shift"]
+    assert list(saved.method) == ["metacadi", "distribution-shift", "empty-graph", "oracle"]
     assert main(["--preset", "tiny", "--methods", "nothing", "--quiet"]) == 2
+    assert main(["--preset", "tiny", "--setting", "soft-magic", "--quiet"]) == 2
+
+
+def test_command_line_runs_named_settings_without_references(capsys):
+    code = main(["--preset", "tiny", "--seeds", "1", "--methods", "distribution-shift", "--setting", "hard,soft-scale", "--no-references", "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "**gp-anm, hard interventions**" in printed and "**gp-anm, soft-scale interventions**" in printed
+    assert "Oracle" not in printed
+    assert main(["--list-settings"]) == 0
+    assert "soft-subtle" in capsys.readouterr().out
