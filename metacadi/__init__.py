@@ -24,3 +24,21 @@ from .scm import SCM, Intervention, random_intervention  # noqa: E402
 from .tasks import MetaProtocol, make_meta_protocol  # noqa: E402
 
 __all__ += ["SCM", "Intervention", "random_intervention", "MetaProtocol", "make_meta_protocol", "metrics"]
+
+#: names served lazily (PEP 562): the estimator needs torch, which ``import metacadi`` avoids
+_LAZY = {"MetaCaDI": ".model", "Posterior": ".posterior"}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

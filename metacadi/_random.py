@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where a torch generator is made, so `import metacadi` stays light
+    import torch
 
 SeedLike = int | np.random.Generator | None
 
@@ -17,6 +21,8 @@ def as_rng(seed: SeedLike) -> np.random.Generator:
 
 def torch_generator(seed: SeedLike, device: str | torch.device = "cpu") -> torch.Generator:
     """Return a torch Generator seeded from ``seed`` (drawing a seed from it if it is a Generator)."""
+    import torch
+
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(2**62))
     generator = torch.Generator(device=device)
