@@ -44,6 +44,28 @@ else
   echo "==> .venv is up to date"
 fi
 
+# JupyterLab opens the book's MyST-markdown chapters as notebooks on double-click (jupytext's
+# "Jupytext Notebook" viewer) and starts the chapter's kernel ("Python 3 (metacadi)") without
+# asking (a jupytext notebook otherwise opens a kernel picker). The settings live in a
+# package-owned override file inside .venv (JupyterLab reads <app dir>/settings/overrides.d/*.json),
+# never in the user's ~/.jupyter, and it is rewritten on every run, whether or not the packages
+# above were reinstalled.
+lab_overrides=.venv/share/jupyter/lab/settings/overrides.d
+mkdir -p "$lab_overrides"
+cat > "$lab_overrides/metacadi.json" <<'JSON'
+{
+  "@jupyterlab/docmanager-extension:plugin": {
+    "defaultViewers": {
+      "markdown": "Jupytext Notebook",
+      "myst": "Jupytext Notebook"
+    }
+  },
+  "@jupyterlab/notebook-extension:tracker": {
+    "autoStartDefaultKernel": true
+  }
+}
+JSON
+
 # The browser test and benchmarks/explorer_latency.py drive this Debian chromium through
 # Playwright's executable_path. Only the playwright Python package is installed (the [test]
 # extra); `playwright install` is never run, so no Playwright-managed browser is downloaded.
