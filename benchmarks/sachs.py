@@ -26,6 +26,18 @@ from metacadi.datasets import sachs
 from metacadi.realdata import METHODS, format_report, run_leave_one_out
 
 
+def _commit() -> str:
+    """``; metacadi at commit abc1234`` when run inside a git checkout, else empty."""
+    import subprocess
+
+    try:
+        result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+                                cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"; metacadi at commit {result.stdout.strip()}" if result.returncode == 0 and result.stdout.strip() else ""
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--held-out", default=None, help="comma-separated experiment labels (default: all seven with a target)")
@@ -56,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     elapsed = time.perf_counter() - start
     report = "\n".join([
-        f"<!-- printed by: {command.strip()} (2 CPU cores shared with other jobs) -->",
+        f"<!-- printed by: {command.strip()} (2 CPU cores shared with other jobs{_commit()}) -->",
         f"# Sachs et al. (2005), leave one experiment out ({elapsed:.0f} s wall)",
         "",
         f"Meta-training: {args.tasks_per_experiment} tasks of {args.task_rows} rows from each other experiment; "
