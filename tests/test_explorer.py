@@ -184,3 +184,43 @@ def test_system_is_seeded():
     np.testing.assert_array_equal(a.batch_rows, b.batch_rows)
     np.testing.assert_array_equal(a.experiment([], 4).rows, b.experiment([], 4).rows)
     assert not np.array_equal(a.experiment([], 4).rows, a.experiment([], 5).rows)
+
+
+def test_edge_threshold_redraws_only_the_posterior_graph(trained):
+    fit_before, heatmap_before = trained.fit, trained.heatmap_pane.object
+    probs = fit_before.model.edge_probs_.to_numpy().copy()
+    np.fill_diagonal(probs, 0.0)
+
+    def drawn() -> set[tuple[str, str]]:
+        return {(t.meta["cause"], t.meta["effect"]) for t in trained.posterior_pane.object.data
+                if isinstance(t.meta, dict) and "cause" in t.meta and t.name != "missed true edge"}
+
+    names = fit_before.system.names
+    for threshold in (0.0, 0.5, 1.0):
+        trained.edge_threshold = threshold
+        expected = {(names[i], names[j]) for i, j in zip(*np.nonzero(probs >= max(threshold, 1e-12)))}
+        assert drawn() == expected
+        assert f"P ≥ {threshold:.2f}" in trained.posterior_pane.object.layout.title.text
+    trained.edge_threshold = 0.5
+    assert trained.fit is fit_before and trained.heatmap_pane.object is heatmap_before  # nothing else redone
+
+
+def test_truth_marks_the_experiment_targets_and_their_descendants(trained):
+    from metacadi import plots
+
+    trained.targets = ["X0"]
+    system = trained.fit.system
+    experiment = system.experiment(["X0"], trained.experiment_seed)
+    colors = list(trained.truth_pane.object.data[-1].marker.color)
+    below = plots.descendant_mask(system.graph, experiment.targets, system.names)
+    for name, hit, low, color in zip(system.names, experiment.targets, below, colors):
+        expected = plots.TRUE_COLOR if hit else plots.DESCENDANT_COLOR if low else plots.NODE_COLOR
+        assert color == expected, name
+    trained.targets = []
+
+
+def test_metrics_explain_themselves(trained):
+    from widgets.explorer import METRIC_HELP
+
+    for name, text in METRIC_HELP.items():
+        assert f'title="{text}"' in trained.metrics_pane.object.replace("&#x27;", "'"), name

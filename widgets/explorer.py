@@ -34,6 +34,7 @@ Environment variables (read only when served) shrink the default system for demo
 from __future__ import annotations
 
 import copy
+import html
 import itertools
 import logging
 import os
@@ -66,6 +67,21 @@ log = logging.getLogger("metacadi.explorer")
 GRAPH_FAMILY_LABELS = {"Erdős–Rényi": "er", "scale-free": "sf"}
 SYSTEM_PARAMETERS = ("n_variables", "expected_degree", "graph_family", "intervention", "off_target_rate")
 EXPERIMENT_PARAMETERS = ("support_size", "targets", "experiment_seed")
+VIEW_PARAMETERS = ("edge_threshold",)
+
+#: What each metric measures, shown as a tooltip on its name.
+METRIC_HELP = {
+    "Edge AUROC": "Area under the ROC curve of the edge probabilities P(i → j) against the true "
+                  "edges: 0.5 is chance, 1.0 ranks every true edge above every absent one.",
+    "Edge AUPRC": "Area under the precision-recall curve of the edge probabilities; chance level is "
+                  "the fraction of pairs that are edges, so it is low for sparse graphs.",
+    "E-SHD": "Expected structural Hamming distance: the mean number of edge additions, deletions and "
+             "reversals between a graph sampled from the posterior and the true graph (0 is perfect).",
+    "Intv-AUROC": "Area under the ROC curve of the target probabilities P(r_j = 1) against the true "
+                  "targets, pooled over a batch of new experiments at this support size.",
+    "Intv-AUPRC": "Area under the precision-recall curve of the target probabilities against the true "
+                  "targets, over the same batch; chance level is the fraction of variables that are targets.",
+}
 
 #: ``layout.meta`` of each figure, so a page script can find a plot by its role.
 FIGURE_ROLES = ("truth", "posterior", "heatmap", "targets", "training")
@@ -203,6 +219,7 @@ class PosteriorViews:
     heatmap: go.Figure
     curve: go.Figure
     graph_metrics: dict[str, float]
+    threshold: float  # edge-probability threshold the graph was drawn with
 
 
 def _placeholder(message: str, role: str, height: int) -> go.Figure:
@@ -245,7 +262,7 @@ class Explorer(param.Parameterized):
         cache_size: trained systems kept per session, so returning to one needs no retraining.
     """
 
-    n_variables = param.Integer(8, bounds=(3, 15), label="Number of variables")
+    n_variables = param.Integer(8, bounds=(3, 20), label="Number of variables")
     expected_degree = param.Number(1.0, bounds=(0.5, 3.0), step=0.25, label="Expected degree (density)")
     graph_family = param.Selector(default="er", objects=GRAPH_FAMILY_LABELS, label="Graph family")
     intervention = param.Selector(default="hard", objects=["hard", "soft"], label="Intervention type")
@@ -253,6 +270,7 @@ class Explorer(param.Parameterized):
     support_size = param.Integer(10, bounds=(2, 100), label="Support size (rows of the new experiment)")
     targets = param.ListSelector(default=[], objects=[], label="Variables the new experiment hits (empty: random)")
     experiment_seed = param.Integer(0, bounds=(0, None), label="Seed of the new experiment")
+    edge_threshold = param.Number(0.5, bounds=(0.0, 1.0), step=0.05, label="Edge-probability threshold (posterior graph)")
 
     def __init__(
         self,
@@ -310,6 +328,7 @@ class Explorer(param.Parameterized):
         self._sync_degree_bounds()
         self.param.watch(self._on_system_change, list(SYSTEM_PARAMETERS))
         self.param.watch(self._on_experiment_change, list(EXPERIMENT_PARAMETERS))
+        self.param.watch(self._on_threshold_change, list(VIEW_PARAMETERS))
         if autostart:
             self.start_training()
 
@@ -324,7 +343,21 @@ class Explorer(param.Parameterized):
             "support_size": pn.widgets.IntSlider.from_param(self.param.support_size, css_classes=["support-size"]),
             "targets": pn.widgets.MultiChoice.from_param(self.param.targets, css_classes=["experiment-targets"]),
             "experiment_seed": pn.widgets.IntInput.from_param(self.param.experiment_seed, css_classes=["experiment-seed"]),
+            "edge_threshold": pn.widgets.FloatSlider.from_param(self.param.edge_threshold, css_classes=["edge-threshold"]),
         }
+        descriptions = {
+            "n_variables": "Variables of the simulated system; a new value builds a new system and retrains.",
+            "expected_degree": "Expected number of parents per variable in the random DAG.",
+            "graph_family": "Erdős–Rényi: edges drawn independently; scale-free: a few hubs with many children.",
+            "intervention": "Hard: the target is set independently of its parents; soft: its mechanism is perturbed.",
+            "off_target_rate": "Chance that an experiment also hits a variable it did not aim at.",
+            "support_size": "Rows of the new experiment used by the closed-form adaptation (no retraining).",
+            "targets": "Variables the new experiment intervenes on; empty draws one at random.",
+            "experiment_seed": "Draws another intervention and other rows for the same targets.",
+            "edge_threshold": "The posterior graph draws every edge with P(i → j) at or above this value.",
+        }
+        for name, text in descriptions.items():
+            self.widgets[name].description = text
         config = {"displayModeBar": False, "responsive": True}
 
         def plot(role: str, height: int, message: str = "meta-training…") -> pn.pane.Plotly:
@@ -333,12 +366,12 @@ class Explorer(param.Parameterized):
                 sizing_mode="stretch_width", min_width=340, css_classes=[f"{role}-plot"],
             )
 
-        self.truth_pane = plot("truth", 400, "building the system…")
-        self.posterior_pane = plot("posterior", 400)
-        self.heatmap_pane = plot("heatmap", 400)
+        self.truth_pane = plot("truth", 420, "building the system…")
+        self.posterior_pane = plot("posterior", 420)
+        self.heatmap_pane = plot("heatmap", 440)
         self.target_pane = plot("targets", 340)
         self.curve_pane = plot("training", 300)
-        self.metrics_pane = pn.pane.Markdown("", css_classes=["metrics"], min_width=320)
+        self.metrics_pane = pn.pane.HTML("", css_classes=["metrics"], min_width=320, sizing_mode="stretch_width")
         self.progress = pn.indicators.Progress(
             value=-1, max=max(self.n_steps, 1), active=True, bar_color="primary",
             sizing_mode="stretch_width", visible=False, css_classes=["training-progress"],
@@ -362,13 +395,29 @@ class Explorer(param.Parameterized):
             self.status,
             pn.pane.Markdown("### New experiment · closed-form adaptation"),
             *(self.widgets[name] for name in EXPERIMENT_PARAMETERS),
-            width=330,
+            pn.pane.Markdown("### View"),
+            self.widgets["edge_threshold"],
+            pn.pane.Markdown(
+                "Truth: the new experiment's targets are **red**, their descendants **light orange** — "
+                "an intervention moves its descendants' distributions too, so a descendant can score "
+                "higher than the target itself (often with soft interventions).",
+                css_classes=["legend-note"],
+            ),
+            width=300,
         )
+        # Each pair of views sits side by side while both get at least 420 px and stacks below
+        # that (e.g. a 1000 px window), so that heatmap labels and graph nodes never get squeezed.
+        def pair(*panes: pn.viewable.Viewable) -> pn.FlexBox:
+            for pane in panes:
+                pane.min_width = 420
+                pane.styles = {"flex": "1 1 420px"}
+            return pn.FlexBox(*panes, flex_wrap="wrap", sizing_mode="stretch_width")
+
         views = pn.Column(
             self.alert,
-            pn.Row(self.truth_pane, self.posterior_pane, sizing_mode="stretch_width"),
-            pn.Row(self.heatmap_pane, self.target_pane, sizing_mode="stretch_width"),
-            pn.Row(self.metrics_pane, self.curve_pane, sizing_mode="stretch_width"),
+            pair(self.truth_pane, self.posterior_pane),
+            pair(self.heatmap_pane, self.target_pane),
+            pair(self.metrics_pane, self.curve_pane),
             sizing_mode="stretch_width",
         )
         return pn.Row(controls, views, sizing_mode="stretch_width")
@@ -549,10 +598,9 @@ class Explorer(param.Parameterized):
         """Figures and graph metrics of a published model (runs in the training thread)."""
         system = fit.system
         edge_probs = fit.model.edge_probs_
-        title = f"Posterior graph (step {fit.step}/{fit.n_steps})"
-        graph = plots.graph_figure(edge_probs, system.graph, positions=system.positions, title=title)
-        graph.update_layout(meta="posterior")
-        heatmap = plots.edge_heatmap(edge_probs, system.graph)
+        threshold = float(self.edge_threshold)
+        graph = self._graph_figure(fit, edge_probs, threshold)
+        heatmap = plots.edge_heatmap(edge_probs, system.graph, height=440)
         heatmap.update_layout(meta="heatmap")
         curve = plots.training_curve(fit.model.history_, smoothing=10)
         curve.update_layout(meta="training")
@@ -564,7 +612,26 @@ class Explorer(param.Parameterized):
                 "edge_auprc": metrics.edge_auprc(system.graph, edge_probs),
                 "expected_shd": metrics.expected_shd(system.graph, samples),
             }
-        return PosteriorViews(graph, heatmap, curve, graph_metrics)
+        return PosteriorViews(graph, heatmap, curve, graph_metrics, threshold)
+
+    @staticmethod
+    def _graph_figure(fit: FitState, edge_probs: pd.DataFrame, threshold: float) -> go.Figure:
+        title = f"Posterior graph (step {fit.step}/{fit.n_steps}, P ≥ {threshold:.2f})"
+        graph = plots.graph_figure(
+            edge_probs, fit.system.graph, threshold=threshold, positions=fit.system.positions, title=title, height=420
+        )
+        graph.update_layout(meta="posterior")
+        return graph
+
+    def _on_threshold_change(self, *events: param.parameterized.Event) -> None:
+        self._guarded("Redrawing the posterior graph", self._redraw_graph)
+
+    def _redraw_graph(self) -> None:
+        """Only the posterior drawing depends on the threshold: redraw it from the current model."""
+        fit = self.fit
+        if fit is None:
+            return
+        self.posterior_pane.object = self._graph_figure(fit, fit.model.edge_probs_, float(self.edge_threshold))
 
     # ------------------------------------------------------------------ UI-thread updates
     def _current(self, run: TrainingRun) -> bool:
@@ -581,17 +648,33 @@ class Explorer(param.Parameterized):
                 self.targets = kept
             self.widgets["targets"].options = names
             self.widgets["targets"].value = kept
-        truth = plots.true_graph_figure(system.graph, names, positions=system.positions)
-        truth.update_layout(meta="truth")
-        self.truth_pane.object = truth
+        self.truth_pane.object = self._truth_figure(system, None)
         if self.status.object == "Building the system…":
             self.status.object = f"Meta-training on {len(system.protocol.train)} experiments…"
+
+    @staticmethod
+    def _truth_figure(system: ExplorerSystem, experiment: NewExperiment | None) -> go.Figure:
+        """The true graph; with an experiment, its targets red and their descendants light orange."""
+        if experiment is None:
+            truth = plots.true_graph_figure(system.graph, system.names, positions=system.positions, height=420)
+        else:
+            truth = plots.true_graph_figure(
+                system.graph, system.names, positions=system.positions, height=420,
+                highlight=experiment.targets,
+                downstream=plots.descendant_mask(system.graph, experiment.targets, system.names),
+                title="Ground-truth graph: targets and their descendants",
+            )
+        truth.update_layout(meta="truth")
+        return truth
 
     def _apply_fit(self, run: TrainingRun, fit: FitState, views: PosteriorViews) -> None:
         if not self._current(run):
             return
         self.fit = fit
-        self.posterior_pane.object = views.graph
+        if views.threshold == float(self.edge_threshold):
+            self.posterior_pane.object = views.graph
+        else:  # the threshold moved while these views were being built
+            self.posterior_pane.object = self._graph_figure(fit, fit.model.edge_probs_, float(self.edge_threshold))
         self.heatmap_pane.object = views.heatmap
         self.curve_pane.object = views.curve
         self._graph_metrics = views.graph_metrics
@@ -635,17 +718,19 @@ class Explorer(param.Parameterized):
         with torch.inference_mode():  # no autograd bookkeeping on the hot path
             posterior = fit.model.adapt(experiment.rows[:support], seed=int(self.experiment_seed))
         self.target_probs = posterior.target_probs
+        downstream = plots.descendant_mask(system.graph, experiment.targets, system.names)
         fig = plots.target_bar_chart(
-            posterior.target_probs, experiment.targets, experiment.intended,
+            posterior.target_probs, experiment.targets, experiment.intended, descendants=downstream,
             title=f"Target probabilities of the new experiment ({support} rows)",
         )
+        self.truth_pane.object = self._truth_figure(system, experiment)
         fig.update_layout(meta="targets")
         self.target_pane.object = fig
         true_names = [n for n, hit in zip(system.names, experiment.targets) if hit]
         top = posterior.top_targets(1)
         self._experiment_summary = (
-            f"most probable target **{top.index[0]}** (P = {top.iloc[0]:.2f}); "
-            f"true target(s): {', '.join(true_names)}"
+            f"most probable target <b>{html.escape(str(top.index[0]))}</b> (P = {top.iloc[0]:.2f}); "
+            f"true target(s): {html.escape(', '.join(true_names))}"
         )
         self._request_target_metrics(fit, support)
         self._render_metrics()
@@ -693,15 +778,22 @@ class Explorer(param.Parameterized):
         batch = target.get("n_experiments")
         support = int(self.support_size)
         rows = [
-            ("Edge AUROC", _format(graph.get("edge_auroc"))),
-            ("Edge AUPRC", _format(graph.get("edge_auprc"))),
-            (f"E-SHD ({self.n_metric_graphs} posterior graphs)", _format(graph.get("expected_shd"), 2)),
-            (f"Intv-AUROC ({batch or '…'} new experiments, {support} rows)", _format(target.get("target_auroc"))),
-            (f"Intv-AUPRC ({batch or '…'} new experiments, {support} rows)", _format(target.get("target_auprc"))),
+            ("Edge AUROC", "", _format(graph.get("edge_auroc"))),
+            ("Edge AUPRC", "", _format(graph.get("edge_auprc"))),
+            ("E-SHD", f"{self.n_metric_graphs} posterior graphs", _format(graph.get("expected_shd"), 2)),
+            ("Intv-AUROC", f"{batch or '…'} new experiments, {support} rows", _format(target.get("target_auroc"))),
+            ("Intv-AUPRC", f"{batch or '…'} new experiments, {support} rows", _format(target.get("target_auprc"))),
         ]
-        table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+        body = "".join(
+            f'<tr><td><abbr class="metric-help" title="{html.escape(METRIC_HELP[name])}">'
+            f'{name}{f" ({html.escape(detail)})" if detail else ""}</abbr></td><td>{value}</td></tr>'
+            for name, detail, value in rows
+        )
+        summary = self._experiment_summary
         self.metrics_pane.object = (
-            "### Metrics\n| metric | value |\n|---|---|\n" + table + f"\n\nThis experiment: {self._experiment_summary}"
+            "<h3>Metrics</h3><p style='margin:0;color:#555'>Hover a metric's name for what it measures.</p>"
+            f"<table><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>{body}</tbody></table>"
+            f"<p>This experiment: {summary}</p>"
         )
 
     # ------------------------------------------------------------------ conveniences
