@@ -1,5 +1,6 @@
 """The served explorer in a real headless Chromium: training finishes, the support-size slider
-re-adapts the target chart, a density change restarts training and updates the edge view."""
+re-adapts the target chart, the edge-probability threshold redraws the posterior graph, the views
+stack at 1000 px, a density change restarts training and updates the edge view."""
 
 from __future__ import annotations
 
@@ -44,10 +45,51 @@ def bar_heights(snap: dict | None) -> list[float] | None:
     return None if bars is None else bars["y"]
 
 
+EDGE_KINDS = {"true edge", "spurious edge", "edge"}
+
+#: ``(role) => [[x0, x1], [y0, y1]]``: the axis ranges plotly actually draws (after its aspect-ratio fit).
+AXIS_RANGES_JS = """
+(role) => {
+  const found = [];
+  const walk = (root) => root.querySelectorAll('*').forEach((el) => {
+    if (el.classList && el.classList.contains('js-plotly-plot')) found.push(el);
+    if (el.shadowRoot) walk(el.shadowRoot);
+  });
+  walk(document);
+  const el = found.find((p) => p.layout && p.layout.meta === role);
+  const round = (r) => r.map((v) => Math.round(v * 100) / 100);
+  return [round(el._fullLayout.xaxis.range), round(el._fullLayout.yaxis.range)];
+}
+"""
+
+#: ``() => {role: width}``: the rendered width (px) of each plot.
+PLOT_WIDTHS_JS = """
+() => {
+  const widths = {};
+  const walk = (root) => root.querySelectorAll('*').forEach((el) => {
+    if (el.classList && el.classList.contains('js-plotly-plot') && el.layout && el.layout.meta) {
+      widths[el.layout.meta] = el.getBoundingClientRect().width;
+    }
+    if (el.shadowRoot) walk(el.shadowRoot);
+  });
+  walk(document);
+  return widths;
+}
+"""
+
+
+def drawn_edges(snap: dict) -> list[dict]:
+    return [t for t in snap["traces"] if t["name"] in EDGE_KINDS]
+
+
+def axis_ranges(page, role: str) -> list[list[float]]:
+    return page.evaluate(AXIS_RANGES_JS, role)
+
+
 def test_explorer_in_chromium(browser_ready, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    with ExplorerServer(env=SERVER_ENV) as server, sync_playwright() as playwright:
+    with ExplorerServer(env=SERVER_ENV, startup_timeout=300) as server, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1150})
@@ -80,6 +122,37 @@ def test_explorer_in_chromium(browser_ready, tmp_path):
             assert all(0.0 <= p <= 1.0 for p in bar_heights(after))
             expect(trained).to_be_visible()  # no retraining was triggered
             page.screenshot(path=str(tmp_path / "explorer-support-100.png"), full_page=True)
+
+            # 2b. the edge-probability threshold (default 0.5) redraws only the posterior graph:
+            #     at 0 every ordered pair is drawn, at 1 at most the certain edges
+            assert "P ≥ 0.50" in snapshot(page, "posterior")["title"]
+            assert axis_ranges(page, "posterior") == [[-1.35, 1.35], [-1.35, 1.35]]
+            drawn_at_half = len(drawn_edges(snapshot(page, "posterior")))
+            threshold = page.locator(".edge-threshold .noUi-handle")
+            threshold.focus()
+            threshold.press("Home")
+            page.wait_for_function(
+                "() => { const s = window.__explorer.snapshot('posterior'); return s && s.title.includes('P ≥ 0.00'); }",
+                timeout=UPDATE_TIMEOUT_MS,
+            )
+            assert len(drawn_edges(snapshot(page, "posterior"))) == 8 * 7 >= drawn_at_half
+            threshold.press("End")
+            page.wait_for_function(
+                "() => { const s = window.__explorer.snapshot('posterior'); return s && s.title.includes('P ≥ 1.00'); }",
+                timeout=UPDATE_TIMEOUT_MS,
+            )
+            assert len(drawn_edges(snapshot(page, "posterior"))) <= drawn_at_half
+            assert axis_ranges(page, "posterior") == [[-1.35, 1.35], [-1.35, 1.35]]
+            expect(trained).to_be_visible()  # still no retraining
+
+            # 2c. at 1000 px the views stack instead of squeezing: every plot keeps 400+ px
+            page.set_viewport_size({"width": 1000, "height": 1150})
+            page.wait_for_timeout(1500)
+            widths = page.evaluate(PLOT_WIDTHS_JS)
+            assert set(widths) >= {"truth", "posterior", "heatmap", "targets"}, widths
+            assert min(widths.values()) >= 400, widths
+            page.screenshot(path=str(tmp_path / "explorer-1000px.png"), full_page=True)
+            page.set_viewport_size({"width": 1500, "height": 1150})
 
             # 3. a density change starts a new meta-training with a visible progress indicator,
             #    and the edge view moves on to the new system's posterior
