@@ -23,7 +23,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
-CONFIG = REPO / "jupyter_book_config.yml"
 
 HEADER = textwrap.dedent(
     """\
@@ -44,6 +43,12 @@ HEADER = textwrap.dedent(
 
 def _chapter(body: str) -> str:
     return HEADER + "\n" + textwrap.dedent(body)
+
+
+def _is_page_without_code(name: str) -> bool:
+    """A plain MyST page of the book (landing page, references): no jupytext header, no cells."""
+    text = (BOOK / f"{name}.md").read_text(encoding="utf-8")
+    return "jupytext:" not in text.split("\n---", 1)[0] and "{code-cell}" not in text
 
 
 def _toc_files() -> list[str]:
@@ -69,8 +74,13 @@ def test_every_chapter_is_in_the_table_of_contents():
     chapters = sorted(path.stem for path in BOOK.glob("*.md") if is_chapter(path))
     listed = _toc_files()
     assert chapters, "no jupytext chapter found in book/"
-    assert sorted(listed) == chapters, f"_toc.yml lists {listed}, book/ has chapters {chapters}"
-    assert len(set(listed)) == len(listed), f"_toc.yml lists a chapter twice: {listed}"
+    missing = [name for name in listed if not (BOOK / f"{name}.md").exists()]
+    assert not missing, f"_toc.yml lists pages that do not exist: {missing}"
+    listed_chapters = sorted(name for name in listed if is_chapter(BOOK / f"{name}.md"))
+    assert listed_chapters == chapters, f"_toc.yml lists chapters {listed_chapters}, book/ has chapters {chapters}"
+    others = [name for name in listed if name not in chapters]
+    assert all(_is_page_without_code(name) for name in others), f"pages in _toc.yml that are neither a chapter nor plain: {others}"
+    assert len(set(listed)) == len(listed), f"_toc.yml lists a page twice: {listed}"
 
 
 def test_only_jupytext_markdown_directly_in_the_book_is_a_chapter(tmp_path):
@@ -133,18 +143,16 @@ def test_a_chapter_that_raises_fails_pytest_and_a_good_one_passes(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_book_builds_with_warnings_as_errors(tmp_path):
-    """``jupyter-book build -W -n --keep-going``: executes every chapter and renders every output."""
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jupyter_book) if jupyter_book.exists() else "jupyter-book", "build", str(BOOK),
-               "--config", str(CONFIG), "--path-output", str(tmp_path), "-W", "-n", "--keep-going"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=REPO)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
-    html = tmp_path / "_build" / "html"
+def test_the_book_builds_with_warnings_as_errors(built_book):
+    """``jupyter-book build -W -n --keep-going``: executes every chapter and renders every output.
+
+    The build is shared with the offline browser test (``built_book``, ``tests/conftest.py``)."""
+    assert built_book.returncode == 0, built_book.output[-6000:]
+    is_chapter = _load_conftest().is_chapter
     for name in _toc_files():
-        page = html / f"{name}.html"
+        page = built_book.html / f"{name}.html"
         assert page.exists(), f"{page} was not built"
         text = page.read_text()
-        assert "cell_output" in text, f"{page} has no executed outputs"
+        if is_chapter(BOOK / f"{name}.md"):
+            assert "cell_output" in text, f"{page} has no executed outputs"
         assert "Traceback" not in text, f"{page} shows a traceback"
