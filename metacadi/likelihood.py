@@ -23,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-from .ridge import ridge_solve
+from .ridge import ridge_solve, ridge_solve_loo
 
 #: Number of dimensions of each shared parameter *without* a batch axis.
 _BASE_DIMS = {
@@ -121,6 +121,33 @@ class Likelihood(nn.Module):
             ``(B, d, m + 1)`` weights, one ridge solve per (batch item, variable), all batched.
         """
         return ridge_solve(features.permute(0, 2, 1, 3), x.transpose(1, 2), ridge_lambda)
+
+    @staticmethod
+    def fit_intervention_head(
+        features: torch.Tensor, x: torch.Tensor, ridge_lambda: float, noise_scale: torch.Tensor, prior_rows: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Closed-form task-specific head: the ridge last layer (eq. 6) and a noise scale.
+
+        The interventional noise scale of each (task, variable) is the posterior mode of its
+        variance under a scaled-inverse-chi-square prior centred on the shared ``sigma_j`` with
+        ``prior_rows`` pseudo-rows, given the head's leave-one-out residuals ``e`` on the
+        support set (:func:`~metacadi.ridge.ridge_solve_loo`):
+
+            sigma_tj^2 = (sum_i e_ij^2 + prior_rows sigma_j^2) / (n + prior_rows)
+
+        An intervention that changes a variable's spread but not its mean (a scale-only soft
+        intervention) is then visible to the likelihood: ``f^int`` explains it by a larger
+        ``sigma_tj``, while a non-target's leave-one-out error stays above ``sigma_j``.
+
+        Args:
+            features: ``(B, n, d, m + 1)``. x: ``(B, n, d)``. noise_scale: shared ``(d,)`` sigma.
+        Returns:
+            ``(weights (B, d, m + 1), int_noise_scale (B, d))``.
+        """
+        weights, loo = ridge_solve_loo(features.permute(0, 2, 1, 3), x.transpose(1, 2), ridge_lambda)
+        n_rows = x.shape[1]
+        variance = (loo.pow(2).sum(-1) + prior_rows * noise_scale.pow(2)) / (n_rows + prior_rows)
+        return weights, variance.sqrt()
 
     @staticmethod
     def interventional_mean(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -22,10 +22,14 @@ parameters on a support set ``S_t`` (``n`` rows):
 
 * :class:`FullMAML` (MetaCaDI-Full-MAML): per-task copies of **all mechanism parameters** of the
   likelihood — the observational MLPs, the interventional feature extractor — and the
-  interventional last layer (from ``w_0``) take the gradient steps, on
+  interventional last layer take the gradient steps, on the target-weighted loss
 
-      L_inner = sum_j [ 1/(2n) ||y_j - f_j^obs(g_j ⊙ X_S)||^2 + 1/(2n) ||y_j - f_j^int(g_j ⊙ X_S)||^2 ]
+      L_inner = sum_j [ (1 - p_tj)/(2n) ||y_j - f_j^obs(g_j ⊙ X_S)||^2 + 1/(2n) ||y_j - f_j^int(g_j ⊙ X_S)||^2 ]
                 + lambda/(2n) ||w_t||^2
+
+  where ``p_t`` are the target probabilities read from the support set *before* the
+  observational mechanisms adapt (see :class:`FullMAMLNetwork` for why: otherwise the adapted
+  observational mechanism absorbs the intervention and the target predictor collapses).
 
   The per-task copies carry a leading batch axis, which :class:`~metacadi.likelihood.Likelihood`
   accepts (``params`` dict). The noise scales ``sigma`` are not adapted: the squared-error loss
@@ -109,6 +113,18 @@ def _ridge_penalty(weights: torch.Tensor, ridge_lambda: float, n_rows: int) -> t
     return 0.5 * ridge_lambda * weights.pow(2).sum() / n_rows
 
 
+def _in_sample_noise_scale(
+    support: torch.Tensor, int_mean: torch.Tensor, shared_scale: torch.Tensor, prior_rows: float
+) -> torch.Tensor:
+    """The task noise scale of a gradient-adapted head, ``(B, d)``: the closed form's shrunk
+    variance (:meth:`~metacadi.likelihood.Likelihood.fit_intervention_head`) with the head's
+    in-sample residuals in place of leave-one-out ones (a few gradient steps do not interpolate
+    the support set the way an ``m > n`` ridge solve does)."""
+    n_rows = support.shape[1]
+    squared = (support - int_mean).pow(2).sum(dim=1)
+    return ((squared + prior_rows * shared_scale.pow(2)) / (n_rows + prior_rows)).sqrt()
+
+
 class IntvMAMLNetwork(MetaCaDINetwork):
     """MetaCaDI's network with the ridge solve replaced by gradient steps on ``w_t`` (see module doc).
 
@@ -162,24 +178,45 @@ class IntvMAMLNetwork(MetaCaDINetwork):
             weights = weights.detach()
         with torch.set_grad_enabled(training):
             int_mean = Likelihood.interventional_mean(features, weights)
-        return {"int_weights": weights}, obs_mean, int_mean
+            scale = _in_sample_noise_scale(support, int_mean, self.likelihood.noise_scale(), self.noise_prior_rows)
+        return {"int_weights": weights, "int_noise_scale": scale}, obs_mean, int_mean
 
 
 class FullMAMLNetwork(IntvMAMLNetwork):
-    """Gradient steps on per-task copies of every mechanism parameter and ``w_t`` (see module doc)."""
+    """Gradient steps on per-task copies of every mechanism parameter and ``w_t`` (see module doc).
+
+    Adapting the observational mechanisms to a task would let them absorb its intervention: after
+    a few steps on the support set the intervened variable is predicted as well by ``f^obs`` as
+    by ``f^int``, its residual features look like a non-target's, and the target predictor
+    learns nothing (it collapsed to ``p < 1e-3`` for every variable, Intv-AUPRC at the base rate,
+    when the inner loss weighted both mechanisms equally). So the adaptation runs in two stages:
+
+    1. the targets are read first, through the meta-learned mechanisms: ``w_t`` takes the
+       Intv-MAML gradient steps, and the predictor's ``p_t = sigmoid(gamma_t)`` comes from the
+       shared ``f^obs`` and this ``f^int`` (the support predictions returned are these);
+    2. every mechanism parameter then takes ``inner_steps`` steps on the target-weighted loss of
+       eq. 2, ``sum_j (1 - p_tj) SE(f^obs_j) + SE(f^int_j) + ridge``, so the observational copy
+       adapts to the variables the task left alone and the interventional one to all of them
+       (as the ridge head does); the adapted copies score the query set.
+    """
 
     def adapt_support(
         self, support: torch.Tensor, adjacency: torch.Tensor, training: bool
     ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
         """Returns ``task_params`` with ``"likelihood"`` (per-task copies, leading axis ``B``) and
-        ``"int_weights"``, and both adapted mechanisms' predictions on the support set."""
+        ``"int_weights"``, and the support predictions the targets are read from (stage 1)."""
+        intv_params, obs_mean, int_mean = super().adapt_support(support, adjacency, training)
+        with torch.set_grad_enabled(training):
+            logits = self.target_logits(support, obs_mean, int_mean, self.likelihood.noise_scale())
+        keep_obs = (1.0 - torch.sigmoid(logits)).unsqueeze(1)  # (B, 1, d)
         batch_size, n_rows = support.shape[0], support.shape[1]
         shared = self.likelihood.shared_params()
         start: dict[str, torch.Tensor] = {}
         for name in MECHANISM_PARAMS:
             copy = shared[name].unsqueeze(0).expand(batch_size, *shared[name].shape)
             start[name] = copy if training else copy.detach().clone().requires_grad_(True)
-        start["int_weights"] = self._initial_weights(batch_size, training)
+        weights = intv_params["int_weights"]
+        start["int_weights"] = weights if training else weights.detach().clone().requires_grad_(True)
         if not training:
             adjacency = adjacency.detach()
 
@@ -191,19 +228,22 @@ class FullMAMLNetwork(IntvMAMLNetwork):
         def loss_fn(params: dict[str, torch.Tensor]) -> torch.Tensor:
             obs, intv = predictions(params)
             penalty = _ridge_penalty(params["int_weights"], self.ridge_lambda, n_rows)
-            return _squared_error(support, obs) + _squared_error(support, intv) + penalty
+            obs_error = 0.5 * (keep_obs * (support - obs).pow(2)).mean(dim=1).sum()
+            return obs_error + _squared_error(support, intv) + penalty
 
         with torch.enable_grad():
-            adapted, self.last_inner_losses = inner_sgd(
+            adapted, losses = inner_sgd(
                 loss_fn, start, self.inner_steps, self.inner_learning_rate, create_graph=training,
                 track_final_loss=self.track_inner_losses,
             )
+        self.last_inner_losses = losses
         if not training:
             adapted = {name: value.detach() for name, value in adapted.items()}
         with torch.set_grad_enabled(training):
-            obs_mean, int_mean = predictions(adapted)
+            _, adapted_int_mean = predictions(adapted)
+            scale = _in_sample_noise_scale(support, adapted_int_mean, self.likelihood.noise_scale(), self.noise_prior_rows)
         weights = adapted.pop("int_weights")
-        return {"likelihood": adapted, "int_weights": weights}, obs_mean, int_mean
+        return {"likelihood": adapted, "int_weights": weights, "int_noise_scale": scale}, obs_mean, int_mean
 
 
 class _MAMLEstimator(MetaCaDI):

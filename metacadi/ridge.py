@@ -61,3 +61,39 @@ def ridge_solve(
         factor = torch.linalg.cholesky(gram)
         weights = design.transpose(-1, -2) @ torch.cholesky_solve(response, factor)
     return weights.squeeze(-1).to(features.dtype)
+
+
+def ridge_solve_loo(
+    features: torch.Tensor, targets: torch.Tensor, ridge_lambda: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ridge weights and their leave-one-out residuals, from one dual Cholesky factorisation.
+
+    With ``G = H Hᵀ + lambda I_n`` and ``alpha = G^{-1} y``, the in-sample residual is
+    ``y - H w = lambda alpha`` and the hat matrix ``H (HᵀH + lambda I)^{-1} Hᵀ = I - lambda G^{-1}``,
+    so the residual of row ``i`` when the fit leaves row ``i`` out is
+    ``(y_i - ŷ_i) / (1 - h_ii) = alpha_i / [G^{-1}]_ii`` (no refit). These residuals measure
+    how well the task-specific head *predicts* a row it has not seen, which the in-sample
+    residuals of an ``m > n`` ridge fit (nearly zero) cannot.
+
+    Args:
+        features: ``(..., n, m)``. targets: ``(..., n)``. ridge_lambda: ``lambda > 0``.
+    Returns:
+        ``(weights (..., m), loo_residuals (..., n))`` in the dtype of ``features``.
+    """
+    if features.dim() < 2 or targets.shape != features.shape[:-1]:
+        raise MetaCaDIInputError(
+            f"features must be (..., n, m) and targets (..., n); got {tuple(features.shape)} and {tuple(targets.shape)}."
+        )
+    if not ridge_lambda > 0:
+        raise MetaCaDIInputError(f"ridge_lambda must be > 0; got {ridge_lambda}.")
+    n_rows = features.shape[-2]
+    design = features.to(torch.float64)
+    response = targets.to(torch.float64).unsqueeze(-1)
+    gram = design @ design.transpose(-1, -2)
+    gram = gram + ridge_lambda * torch.eye(n_rows, dtype=gram.dtype, device=gram.device)
+    factor = torch.linalg.cholesky(gram)
+    alpha = torch.cholesky_solve(response, factor)
+    weights = design.transpose(-1, -2) @ alpha
+    inverse_diagonal = torch.cholesky_inverse(factor).diagonal(dim1=-2, dim2=-1)
+    loo = alpha.squeeze(-1) / inverse_diagonal
+    return weights.squeeze(-1).to(features.dtype), loo.to(features.dtype)

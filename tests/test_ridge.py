@@ -120,3 +120,36 @@ def test_bad_input_raises():
         ridge_solve(features, targets, 0.0)
     with pytest.raises(MetaCaDIInputError, match="form"):
         ridge_solve(features, targets, 0.1, form="cholesky")
+
+
+@pytest.mark.parametrize("n_rows, n_features", [(10, 17), (30, 5), (3, 2)])
+def test_leave_one_out_residuals_equal_explicit_refits(n_rows, n_features):
+    lam = 0.7
+    features, targets = _problem((2, 3), n_rows, n_features, seed=4)
+    from metacadi.ridge import ridge_solve_loo
+
+    weights, loo = ridge_solve_loo(features, targets, lam)
+    torch.testing.assert_close(weights, ridge_solve(features, targets, lam))
+    h, y = features.numpy(), targets.numpy()
+    for index in np.ndindex(2, 3):
+        for row in range(n_rows):
+            keep = np.arange(n_rows) != row
+            refit = _augmented_lstsq(h[index][keep], y[index][keep], lam)
+            expected = y[index][row] - h[index][row] @ refit
+            np.testing.assert_allclose(loo[index][row].item(), expected, rtol=1e-7, atol=1e-9)
+
+
+def test_task_noise_scale_is_the_shrunk_leave_one_out_variance():
+    generator = torch.Generator().manual_seed(1)
+    features = torch.randn(2, 10, 3, 5, generator=generator, dtype=torch.float64)
+    x = torch.randn(2, 10, 3, generator=generator, dtype=torch.float64)
+    shared = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    weights, scale = Likelihood.fit_intervention_head(features, x, 1.0, shared, prior_rows=4.0)
+    from metacadi.ridge import ridge_solve_loo
+
+    _, loo = ridge_solve_loo(features.permute(0, 2, 1, 3), x.transpose(1, 2), 1.0)
+    expected = ((loo.pow(2).sum(-1) + 4.0 * shared.pow(2)) / 14.0).sqrt()
+    torch.testing.assert_close(scale, expected)
+    # a variable whose values are blown up three-fold gets a larger task noise scale
+    _, wider = Likelihood.fit_intervention_head(features, x * torch.tensor([1.0, 1.0, 3.0], dtype=torch.float64), 1.0, shared, 4.0)
+    assert torch.all(wider[:, 2] > scale[:, 2])
