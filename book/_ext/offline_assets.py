@@ -51,9 +51,19 @@ _REMOVALS = [
                r" \{[^<]*\}</script>"),
     re.compile(r'<script type="module">\s*import "https://cdn\.plot\.ly/[^"]*"\s*</script>'),
     re.compile(r'<script[^>]*src="https://cdn\.plot\.ly/[^"]*"[^>]*>\s*</script>'),
-    # Panel's loader: its bundled plotly.js (the page already has one)
-    re.compile(r'"https://cdn\.holoviz\.org/panel/[^/"]+/dist/bundled/plotlyplot/plotly-[^"]*\.js",\s*'),
 ]
+# Panel's loader list of scripts: its bundled plotly.js (the page already has one), wherever it
+# stands in the list
+_PANEL_PLOTLY = re.compile(
+    r'(,\s*)?"https://cdn\.holoviz\.org/panel/[^/"]+/dist/bundled/plotlyplot/plotly-[^"]*\.js"(\s*,\s*)?'
+)
+
+
+def _drop_from_list(match: re.Match) -> str:
+    """Remove one element of a JavaScript array literal, keeping its neighbours separated."""
+    return ", " if match.group(1) and match.group(2) else ""
+
+
 _REWRITES = [
     (re.compile(r"https://cdn\.plot\.ly/plotly-[0-9.]+\.min"), "{static}" + PLOTLY_STATIC[: -len(".js")]),
     (re.compile(r"https://cdn\.holoviz\.org/panel/[^/\"'\\]+/dist/"), "{static}" + f"{VENDOR}/panel/"),
@@ -140,6 +150,7 @@ def _on_build_finished(app: Sphinx, exception: BaseException | None) -> None:
         prefix = os.path.relpath(static, page.parent).replace(os.sep, "/") + "/"
         for pattern in _REMOVALS:
             text = pattern.sub("", text)
+        text = _PANEL_PLOTLY.sub(_drop_from_list, text)
         thebe = list(_THEBE_SETTINGS.finditer(text))
         for duplicate in reversed(thebe[1:]):
             if duplicate.group(0).strip() == thebe[0].group(0).strip():
