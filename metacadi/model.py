@@ -72,6 +72,7 @@ from .losses import (
     gaussian_nll,
     gaussian_nll_per_variable,
     residual_independence,
+    target_logit_decay,
     target_entropy,
     target_sparsity,
 )
@@ -180,6 +181,8 @@ class MetaCaDI:
         sparsity_weight, hsic_weight, edge_prior_weight: ``alpha``, ``beta``, ``eta`` of eq. 7.
         target_entropy_weight: ``kappa``, weight of the target posterior's entropy (the part of
             the ELBO's KL over ``r`` that the L1 term leaves out; keeps target logits from saturating).
+        target_logit_decay_weight: ``lambda_gamma``, weight of a small quadratic penalty on the
+            target logits (see :func:`~metacadi.losses.target_logit_decay`).
         prior_expected_degree: expected edges per node under the sparse edge prior (sets ``p0``).
         edge_penalty: ``c``, nats per row charged for each expected edge (an Occam term: an edge
             must improve the fit of a row by more than ``c`` to stay; see
@@ -231,6 +234,7 @@ class MetaCaDI:
         hsic_weight: float = 1.0,
         edge_prior_weight: float = 1.0,
         target_entropy_weight: float = 0.05,
+        target_logit_decay_weight: float = 1e-4,
         prior_expected_degree: float = 1.0,
         edge_penalty: float = 0.05,
         edge_penalty_warmup: float = 0.3,
@@ -264,6 +268,7 @@ class MetaCaDI:
         self.hsic_weight = hsic_weight
         self.edge_prior_weight = edge_prior_weight
         self.target_entropy_weight = target_entropy_weight
+        self.target_logit_decay_weight = target_logit_decay_weight
         self.prior_expected_degree = prior_expected_degree
         self.edge_penalty = edge_penalty
         self.edge_penalty_warmup = edge_penalty_warmup
@@ -303,7 +308,8 @@ class MetaCaDI:
     @property
     def loss_weights(self) -> LossWeights:
         return LossWeights(
-            self.sparsity_weight, self.hsic_weight, self.edge_prior_weight, self.target_entropy_weight, self.edge_penalty
+            self.sparsity_weight, self.hsic_weight, self.edge_prior_weight, self.target_entropy_weight,
+            self.edge_penalty, self.target_logit_decay_weight,
         )
 
     def _check_config(self) -> None:
@@ -325,6 +331,7 @@ class MetaCaDI:
         for name in (
             "sparsity_weight", "hsic_weight", "edge_prior_weight", "target_entropy_weight", "prior_expected_degree",
             "edge_penalty", "gradient_clip", "order_learning_rate_scale", "noise_prior_rows",
+            "target_logit_decay_weight",
         ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0 or not np.isfinite(value):
@@ -638,32 +645,31 @@ class MetaCaDI:
         targets = binary_concrete(logits, self.target_temperature, generator)
         obs_query, int_query = network.means(task_params, query, adjacency)
         prediction = Likelihood.mix(obs_query, int_query, targets)
+        sparsity = target_sparsity(logits).mean()
+        entropy = target_entropy(logits).mean()
+        decay = target_logit_decay(logits).mean()
+        target_terms = weights.sparsity * sparsity - weights.target_entropy * entropy + weights.target_logit_decay * decay
         if self.target_expectation == "exact":
-            reconstruction = expected_reconstruction(
-                gaussian_nll_per_variable(query, obs_query, noise_scale),
-                gaussian_nll_per_variable(query, int_query, task_params.get("int_noise_scale", noise_scale)),
-                torch.sigmoid(logits),
-            ).mean()
+            nll_obs = gaussian_nll_per_variable(query, obs_query, noise_scale)
+            nll_int = gaussian_nll_per_variable(query, int_query, task_params.get("int_noise_scale", noise_scale))
+            reconstruction = expected_reconstruction(nll_obs, nll_int, torch.sigmoid(logits)).mean()
         else:
             int_noise = task_params.get("int_noise_scale", noise_scale)
             mixed_noise = (1.0 - targets) * noise_scale + targets * int_noise
             reconstruction = gaussian_nll(query, prediction, mixed_noise).mean()
-        sparsity = target_sparsity(logits).mean()
-        entropy = target_entropy(logits).mean()
         hsic = residual_independence(query - prediction).mean() if weights.hsic > 0 else reconstruction.new_zeros(())
         kl = edge_prior_kl(network.graph.edge_presence_probs(), prior_prob)
         expected_edges = edge_occam_penalty(network.graph.expected_edges(generator))
         loss = (
             reconstruction
-            + weights.sparsity * sparsity
-            - weights.target_entropy * entropy
+            + target_terms
             + weights.hsic * hsic
             + weights.edge_prior * kl
             + weights.edge_penalty * expected_edges
         )
         return {
             "loss": loss, "reconstruction": reconstruction, "sparsity": sparsity,
-            "target_entropy": entropy, "hsic": hsic, "edge_kl": kl, "expected_edges": expected_edges,
+            "target_entropy": entropy, "target_logit_decay": decay, "hsic": hsic, "edge_kl": kl, "expected_edges": expected_edges,
         }
 
     # ------------------------------------------------------------------ posterior

@@ -713,3 +713,46 @@ def intervention_figure(
         legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="right", x=1),
     )
     return go.Figure(data=traces, layout=layout)
+
+
+def graph_learning_curve(snapshots: pd.DataFrame, *, height: int = 320, title: str | None = None) -> go.Figure:
+    """How the graph posterior sharpens over training, from callback snapshots.
+
+    ``snapshots`` has a ``step`` column and any of ``order_entropy`` (mean binary entropy of
+    ``P(i precedes j)``, ``log 2`` for a uniform order), ``p_true_edges`` / ``p_non_edges`` (mean
+    edge probability over the true edges / the non-edges), ``expected_edges`` and
+    ``true_edges``. Left panel: the order entropy; right panel: the edge probabilities, with
+    the expected number of edges per sample against the truth on a second axis.
+    """
+    from plotly.subplots import make_subplots
+
+    if not isinstance(snapshots, pd.DataFrame) or "step" not in snapshots.columns or snapshots.empty:
+        raise MetaCaDIInputError("snapshots must be a non-empty DataFrame with a 'step' column.")
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("order entropy (nats per pair)", "edge posterior"),
+        specs=[[{}, {"secondary_y": True}]],
+    )
+    steps = snapshots["step"].tolist()
+    if "order_entropy" in snapshots:
+        fig.add_trace(go.Scatter(x=steps, y=snapshots["order_entropy"].tolist(), name="order entropy",
+                                 mode="lines+markers"), row=1, col=1)
+        fig.add_hline(y=float(np.log(2)), line_dash="dot", line_color="grey", row=1, col=1,
+                      annotation_text="uniform order", annotation_position="bottom right")
+    for column, label, colour in (("p_true_edges", "mean P, true edges", "#2ca02c"),
+                                  ("p_non_edges", "mean P, non-edges", "#d62728")):
+        if column in snapshots:
+            fig.add_trace(go.Scatter(x=steps, y=snapshots[column].tolist(), name=label, mode="lines+markers",
+                                     line=dict(color=colour)), row=1, col=2, secondary_y=False)
+    for column, label, dash in (("expected_edges", "edges per sample", "solid"), ("true_edges", "true edges", "dot")):
+        if column in snapshots:
+            fig.add_trace(go.Scatter(x=steps, y=snapshots[column].tolist(), name=label, mode="lines",
+                                     line=dict(color="#7f7f7f", dash=dash)), row=1, col=2, secondary_y=True)
+    fig.update_yaxes(range=[0, 0.75], row=1, col=1)
+    fig.update_yaxes(range=[0, 1], title_text="probability", row=1, col=2, secondary_y=False)
+    fig.update_yaxes(title_text="edges", rangemode="tozero", row=1, col=2, secondary_y=True)
+    fig.update_xaxes(title_text="step")
+    fig.update_layout(
+        title=title, height=height, plot_bgcolor="white", margin=dict(l=10, r=10, t=50 if title else 30, b=70),
+        legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0),
+    )
+    return fig
