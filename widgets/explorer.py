@@ -27,7 +27,7 @@ When served, torch runs each op on one thread (see ``_from_environment``); in a 
 ``torch.set_num_threads(1)`` makes the explorer snappier on a machine with few cores.
 
 Environment variables (read only when served) shrink the default system for demos and tests:
-``METACADI_EXPLORER_STEPS`` (meta-training steps, default 200), ``METACADI_EXPLORER_VARIABLES``
+``METACADI_EXPLORER_STEPS`` (meta-training steps, default 400), ``METACADI_EXPLORER_VARIABLES``
 (default 8), ``METACADI_EXPLORER_SEED`` (system seed, default 0).
 """
 
@@ -275,7 +275,7 @@ class Explorer(param.Parameterized):
     def __init__(
         self,
         *,
-        n_steps: int = 200,
+        n_steps: int = 400,
         system_seed: int = 0,
         model_params: dict[str, Any] | None = None,
         pool_rows: int = 100,
@@ -819,7 +819,7 @@ def _from_environment() -> Explorer:
     thread (and to other sessions)."""
     torch.set_num_threads(1)
     return Explorer(
-        n_steps=int(os.environ.get("METACADI_EXPLORER_STEPS", 200)),
+        n_steps=int(os.environ.get("METACADI_EXPLORER_STEPS", 400)),
         n_variables=int(os.environ.get("METACADI_EXPLORER_VARIABLES", 8)),
         system_seed=int(os.environ.get("METACADI_EXPLORER_SEED", 0)),
     )
