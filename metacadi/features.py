@@ -101,7 +101,10 @@ class TargetPredictor(nn.Module):
         with torch.no_grad():
             self.head[-1].bias.fill_(-math.log(max(n_variables - 1, 1)))
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, variables: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(B, d)``; with ``variables`` (``(U,)`` variable indices) the feature axis holds
+        ``U`` columns (variable ``variables[u]`` under some parent set) and the logits are ``(B, U)``."""
         pooled = self.pooling(features)
-        variable = self.variable_embedding.unsqueeze(0).expand(pooled.shape[0], -1, -1)
+        embedding = self.variable_embedding if variables is None else self.variable_embedding[variables]
+        variable = embedding.unsqueeze(0).expand(pooled.shape[0], -1, -1)
         return self.head(torch.cat([pooled, variable], dim=-1)).squeeze(-1)

@@ -151,9 +151,10 @@ class IntvMAMLNetwork(MetaCaDINetwork):
         return start.detach().clone().requires_grad_(True)
 
     def adapt_support(
-        self, support: torch.Tensor, adjacency: torch.Tensor, training: bool
+        self, support: torch.Tensor, adjacency: torch.Tensor, training: bool, with_noise_scale: bool = True
     ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
-        """Gradient-adapted ``int_weights`` ``(B, d, m + 1)`` and both mechanisms' support predictions."""
+        """Gradient-adapted ``int_weights`` ``(B, d, m + 1)`` and both mechanisms' support predictions
+        (and, with ``with_noise_scale``, the task noise scale ``int_noise_scale``)."""
         n_rows = support.shape[1]
         with torch.set_grad_enabled(training):
             features = self.likelihood.intervention_features(support, adjacency)
@@ -178,6 +179,8 @@ class IntvMAMLNetwork(MetaCaDINetwork):
             weights = weights.detach()
         with torch.set_grad_enabled(training):
             int_mean = Likelihood.interventional_mean(features, weights)
+            if not with_noise_scale:
+                return {"int_weights": weights}, obs_mean, int_mean
             scale = _in_sample_noise_scale(support, int_mean, self.likelihood.noise_scale(), self.noise_prior_rows)
         return {"int_weights": weights, "int_noise_scale": scale}, obs_mean, int_mean
 
@@ -201,11 +204,12 @@ class FullMAMLNetwork(IntvMAMLNetwork):
     """
 
     def adapt_support(
-        self, support: torch.Tensor, adjacency: torch.Tensor, training: bool
+        self, support: torch.Tensor, adjacency: torch.Tensor, training: bool, with_noise_scale: bool = True
     ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
-        """Returns ``task_params`` with ``"likelihood"`` (per-task copies, leading axis ``B``) and
-        ``"int_weights"``, and the support predictions the targets are read from (stage 1)."""
-        intv_params, obs_mean, int_mean = super().adapt_support(support, adjacency, training)
+        """Returns ``task_params`` with ``"likelihood"`` (per-task copies, leading axis ``B``),
+        ``"int_weights"`` and (with ``with_noise_scale``) ``"int_noise_scale"``, and the support
+        predictions the targets are read from (stage 1)."""
+        intv_params, obs_mean, int_mean = super().adapt_support(support, adjacency, training, with_noise_scale=False)
         with torch.set_grad_enabled(training):
             logits = self.target_logits(support, obs_mean, int_mean, self.likelihood.noise_scale())
         keep_obs = (1.0 - torch.sigmoid(logits)).unsqueeze(1)  # (B, 1, d)
@@ -239,11 +243,15 @@ class FullMAMLNetwork(IntvMAMLNetwork):
         self.last_inner_losses = losses
         if not training:
             adapted = {name: value.detach() for name, value in adapted.items()}
-        with torch.set_grad_enabled(training):
-            _, adapted_int_mean = predictions(adapted)
-            scale = _in_sample_noise_scale(support, adapted_int_mean, self.likelihood.noise_scale(), self.noise_prior_rows)
         weights = adapted.pop("int_weights")
-        return {"likelihood": adapted, "int_weights": weights, "int_noise_scale": scale}, obs_mean, int_mean
+        task_params = {"likelihood": adapted, "int_weights": weights}
+        if with_noise_scale:
+            with torch.set_grad_enabled(training):
+                _, adapted_int_mean = predictions({**adapted, "int_weights": weights})
+                task_params["int_noise_scale"] = _in_sample_noise_scale(
+                    support, adapted_int_mean, self.likelihood.noise_scale(), self.noise_prior_rows
+                )
+        return task_params, obs_mean, int_mean
 
 
 class _MAMLEstimator(MetaCaDI):

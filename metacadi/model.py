@@ -77,6 +77,7 @@ from .losses import (
     target_sparsity,
 )
 from .posterior import Posterior
+from .ridge import ridge_solve
 from .tasks import Task, TaskSet, as_taskset
 from .validation import check_data_matrix, check_positive_int
 
@@ -125,26 +126,107 @@ class MetaCaDINetwork(nn.Module):
         self.noise_prior_rows = float(config.get("noise_prior_rows", 4.0))
 
     def adapt_support(
-        self, support: torch.Tensor, adjacency: torch.Tensor, training: bool
+        self, support: torch.Tensor, adjacency: torch.Tensor, training: bool, with_noise_scale: bool = True
     ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
         """Fit task-specific parameters on a support set.
 
         Args:
             support: ``(B, n, d)``. adjacency: ``(B, d, d)``.
             training: whether gradients must flow through the adaptation (meta-training).
+            with_noise_scale: also fit the task noise scale (it enters the likelihood of the
+                query set, not the target predictor, so reading targets can skip it).
         Returns:
             ``(task_params, obs_mean, int_mean)``: ``task_params["int_weights"]`` is
-            ``(B, d, m + 1)`` and ``task_params["int_noise_scale"]`` ``(B, d)`` (see
-            :meth:`~metacadi.likelihood.Likelihood.fit_intervention_head`); the means are the
-            two mechanisms' predictions on the support set.
+            ``(B, d, m + 1)`` and, with ``with_noise_scale``, ``task_params["int_noise_scale"]``
+            ``(B, d)`` (see :meth:`~metacadi.likelihood.Likelihood.fit_intervention_head`); the
+            means are the two mechanisms' predictions on the support set.
         """
         features = self.likelihood.intervention_features(support, adjacency)
-        weights, int_noise_scale = Likelihood.fit_intervention_head(
-            features, support, self.ridge_lambda, self.likelihood.noise_scale(), self.noise_prior_rows
-        )
+        if with_noise_scale:
+            weights, int_noise_scale = Likelihood.fit_intervention_head(
+                features, support, self.ridge_lambda, self.likelihood.noise_scale(), self.noise_prior_rows
+            )
+            task_params = {"int_weights": weights, "int_noise_scale": int_noise_scale}
+        else:
+            weights = Likelihood.fit_intervention_weights(features, support, self.ridge_lambda)
+            task_params = {"int_weights": weights}
         obs_mean = self.likelihood.observational_mean(support, adjacency)
-        task_params = {"int_weights": weights, "int_noise_scale": int_noise_scale}
         return task_params, obs_mean, Likelihood.interventional_mean(features, weights)
+
+    #: elements of the widest intermediate per block of tasks in :meth:`column_target_logits` (CPU)
+    column_block_elements = 1 << 20
+
+    @torch.no_grad()
+    def column_parameters(self, variables: torch.Tensor, parent_masks: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-column copies of the shared parameters :meth:`column_target_logits` needs (for
+        columns ``variables (U,)`` with ``parent_masks (U, d)``); the first layers of ``f^obs``
+        and ``h`` are masked by the column's parents and laid out as one ``(d, U * 2h)`` matrix."""
+        likelihood = self.likelihood
+        first = torch.cat([likelihood.obs_w1, likelihood.ext_w1], dim=-1)[variables] * parent_masks.unsqueeze(-1)
+        return {
+            "variables": variables,
+            "first": first.transpose(0, 1).reshape(parent_masks.shape[1], -1).contiguous(),
+            "first_bias": torch.cat([likelihood.obs_b1, likelihood.ext_b1], dim=-1)[variables].reshape(1, -1),
+            "obs_w2": likelihood.obs_w2[variables],
+            "obs_b2": likelihood.obs_b2[variables],
+            "ext_w2": likelihood.ext_w2[variables],
+            "ext_b2": likelihood.ext_b2[variables].unsqueeze(1),
+            "noise_scale": likelihood.noise_scale()[variables],
+        }
+
+    @torch.no_grad()
+    def column_target_logits(self, datasets: torch.Tensor, columns: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Closed-form adaptation and target logits per *column*: variable ``variables[u]`` with
+        parents ``parent_masks[u]``, for every dataset, ``(T, U)``.
+
+        Everything :meth:`adapt_support` and :meth:`target_logits` compute for variable ``j``
+        under a graph depends on the graph only through ``j``'s parent set: ``f^obs_j`` and
+        ``h_j`` see ``g_j ⊙ x``, the ridge head of ``j`` is its own solve (eq. 6), and the
+        target predictor embeds each variable's nine feature blocks on their own (eq. 3-4). So
+        the logit of ``(dataset t, graph s, variable j)`` equals column ``u``'s logit for the
+        ``u`` with ``(variables[u], parent_masks[u]) = (j, A_s[:, j])``, and averaging over
+        graph samples needs each distinct column once. Both mechanisms' first layers of all
+        columns are one matrix product of the shared data with per-column masked weights (no
+        copy of the data per graph sample); the ridge solves of all (column, dataset) pairs are
+        one batched Cholesky solve.
+
+        Args:
+            datasets: ``(T, n, d)`` standardized data.
+            columns: :meth:`column_parameters` of the columns ``variables (U,)`` with parent
+                masks ``(U, d)``, ``parent_masks[u, i] = A[i, variables[u]]``.
+        Returns:
+            ``(T, U)`` logits ``gamma``.
+        """
+        variables = columns["variables"]
+        n_tasks, n_rows, n_variables = datasets.shape
+        n_columns, hidden = variables.shape[0], self.likelihood.hidden_size
+        # Blocks of tasks whose widest intermediate (rows x U x 2h) stays in a CPU cache: the
+        # same arithmetic with far less memory traffic than one pass over every task.
+        block = n_tasks if datasets.device.type != "cpu" else max(1, self.column_block_elements // (n_rows * n_columns * 2 * hidden))
+        starts = range(0, n_tasks, block)
+        obs_means, designs = [], []
+        for start in starts:
+            rows = datasets[start : start + block].reshape(-1, n_variables)
+            pre = torch.addmm(columns["first_bias"], rows, columns["first"])
+            activation = nn.functional.silu(pre.view(rows.shape[0], n_columns, 2 * hidden), inplace=True)
+            obs_means.append(torch.einsum("ruh,uh->ur", activation[..., :hidden], columns["obs_w2"]) + columns["obs_b2"].unsqueeze(1))
+            features = torch.einsum("ruh,uhm->urm", activation[..., hidden:], columns["ext_w2"])
+            features = torch.tanh_(features + columns["ext_b2"])
+            designs.append(torch.cat([features, features.new_ones(features.shape[:-1] + (1,))], dim=-1))
+        design = (designs[0] if len(designs) == 1 else torch.cat(designs, dim=1)).view(n_columns, n_tasks, n_rows, -1)
+        obs_mean = (obs_means[0] if len(obs_means) == 1 else torch.cat(obs_means, dim=1)).view(n_columns, n_tasks, n_rows)
+        response = datasets.permute(2, 0, 1)[variables]  # (U, T, n)
+        weights = ridge_solve(design, response, self.ridge_lambda)  # every (column, task) system at once
+        int_mean = (design @ weights.unsqueeze(-1)).squeeze(-1)
+        logits = []
+        for start in starts:  # the predictor's layout: (T, n, U), one "variable" per column
+            part = slice(start, start + block)
+            blocks = feature_matrix(
+                response[:, part].permute(1, 2, 0), obs_mean[:, part].permute(1, 2, 0),
+                int_mean[:, part].permute(1, 2, 0), columns["noise_scale"],
+            )
+            logits.append(self.predictor(blocks, variables))
+        return logits[0] if len(logits) == 1 else torch.cat(logits)
 
     def means(
         self, task_params: dict[str, Any], x: torch.Tensor, adjacency: torch.Tensor
@@ -699,18 +781,67 @@ class MetaCaDI:
         self._check_fitted()
         return Posterior(self.edge_probs_.copy(), None, 0, self._graph_sampler())
 
+    def _posterior_graphs(self, n_graph_samples: int, seed: int) -> dict[str, Any]:
+        """The ``n_graph_samples`` graphs drawn from ``q_phi(A)`` with ``seed``, and their distinct columns.
+
+        Returns a dict with ``graphs (S, d, d)``, ``variables (U,)``, ``parent_masks (U, d)`` and
+        ``column_weights (U, d)``: the distinct (variable, parent set) pairs among the samples
+        and, for each, the fraction of samples in which its variable has that parent set (placed
+        in its variable's column), so ``mean_s f(j, A_s[:, j]) = sum_u column_weights[u, j] f(u)``.
+
+        Cached per ``(n_graph_samples, seed)``: the same samples serve every dataset adapted.
+        The cache belongs to the current network and to the current values of its parameters
+        (their in-place version counters), so a new ``fit``, a ``load`` or an optimiser step
+        invalidates it.
+        """
+        network = self.network_
+        stamp = tuple(parameter._version for parameter in network.parameters())
+        cache = self.__dict__.get("_graph_cache")
+        if cache is None or cache[0] is not network or cache[1] != stamp:
+            cache = (network, stamp, {})
+            self._graph_cache = cache
+        key = (int(n_graph_samples), int(seed))
+        if key not in cache[2]:
+            generator = torch.Generator(device=self.device).manual_seed(int(seed))
+            with torch.no_grad():
+                graphs = network.graph.sample(n_graph_samples, generator)
+            n_variables = graphs.shape[-1]
+            columns = graphs.permute(2, 0, 1)  # [j, s, i] = A_s[i, j]
+            index = torch.arange(n_variables, device=graphs.device, dtype=graphs.dtype)
+            keys = torch.cat([index.view(-1, 1, 1).expand(-1, n_graph_samples, 1), columns], dim=-1)
+            unique, counts = torch.unique(keys.reshape(-1, n_variables + 1), dim=0, return_counts=True)
+            variables = unique[:, 0].round().long()
+            column_weights = torch.zeros(unique.shape[0], n_variables, dtype=graphs.dtype, device=graphs.device)
+            column_weights[torch.arange(unique.shape[0], device=graphs.device), variables] = counts.to(graphs.dtype) / n_graph_samples
+            cache[2][key] = {
+                "graphs": graphs, "variables": variables, "parent_masks": unique[:, 1:].contiguous(),
+                "column_weights": column_weights,
+            }
+        return cache[2][key]
+
     def _target_probs(self, datasets: torch.Tensor, n_graph_samples: int, seed: int) -> torch.Tensor:
-        """``E_{A ~ q}[sigmoid(gamma(A))]`` for ``(T, n, d)`` standardized datasets: ``(T, d)``."""
-        n_tasks, _, n_variables = datasets.shape
-        generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        with torch.no_grad():
-            graphs = self.network_.graph.sample(n_graph_samples, generator)
-        support = datasets.repeat_interleave(n_graph_samples, dim=0)
-        adjacency = graphs.repeat(n_tasks, 1, 1)
-        with torch.no_grad():  # gradient-based adaptations (MAML) re-enable gradients inside
-            task_params, obs_mean, int_mean = self.network_.adapt_support(support, adjacency, training=False)
-            logits = self.network_.target_logits(support, obs_mean, int_mean, self.network_.noise_scale(task_params))
-        probs = torch.sigmoid(logits).view(n_tasks, n_graph_samples, n_variables).mean(1)
+        """``E_{A ~ q}[sigmoid(gamma(A))]`` for ``(T, n, d)`` standardized datasets: ``(T, d)``.
+
+        The closed form reads each distinct (variable, parent set) column of the graph samples
+        once, for all datasets together (:meth:`MetaCaDINetwork.column_target_logits`); an
+        adaptation that overrides ``adapt_support`` (MAML) runs it on every (dataset, graph) pair.
+        """
+        network = self.network_
+        samples = self._posterior_graphs(n_graph_samples, seed)
+        if type(network).adapt_support is MetaCaDINetwork.adapt_support:
+            if "columns" not in samples:
+                samples["columns"] = network.column_parameters(samples["variables"], samples["parent_masks"])
+            logits = network.column_target_logits(datasets, samples["columns"])
+            probs = torch.sigmoid(logits) @ samples["column_weights"]
+        else:
+            graphs = samples["graphs"]
+            n_tasks, _, n_variables = datasets.shape
+            support = datasets.repeat_interleave(n_graph_samples, dim=0)
+            adjacency = graphs.repeat(n_tasks, 1, 1)
+            with torch.no_grad():  # gradient-based adaptations (MAML) re-enable gradients inside
+                task_params, obs_mean, int_mean = network.adapt_support(support, adjacency, training=False, with_noise_scale=False)
+                logits = network.target_logits(support, obs_mean, int_mean, network.noise_scale(task_params))
+            probs = torch.sigmoid(logits).view(n_tasks, n_graph_samples, n_variables).mean(1)
         if not torch.isfinite(probs).all():
             raise FloatingPointError("adaptation produced non-finite target probabilities; the data may be far outside the training range.")
         return probs
@@ -724,21 +855,25 @@ class MetaCaDI:
             n_graph_samples: graphs averaged over (default: the model's ``n_graph_samples``).
             seed: seeds the graph samples, so the same data gives the same posterior.
         """
-        array = self._check_new_data(data)
-        return self.adapt_many([array], n_graph_samples=n_graph_samples, seed=seed)[0]
+        return self._adapt_arrays([self._check_new_data(data)], n_graph_samples, seed)[0]
 
     def adapt_many(
         self, datasets: TaskSet | Sequence[Any], *, n_graph_samples: int | None = None, seed: int = 0
     ) -> list[Posterior]:
-        """Adapt to several new datasets independently (batched where sizes agree)."""
+        """Adapt to several new datasets independently: datasets with the same number of rows
+        are adapted together, in one batched solve (the result equals :meth:`adapt` on each)."""
         self._check_fitted()
         if isinstance(datasets, TaskSet):
             datasets = list(datasets)
         if len(datasets) == 0:
             raise MetaCaDIInputError("adapt_many needs at least one dataset; got none.")
-        arrays = [self._check_new_data(item) for item in datasets]
+        return self._adapt_arrays([self._check_new_data(item) for item in datasets], n_graph_samples, seed)
+
+    def _adapt_arrays(self, arrays: list[np.ndarray], n_graph_samples: int | None, seed: int) -> list[Posterior]:
+        """:meth:`adapt_many` on validated ``(n_rows, d)`` arrays."""
         n_samples = check_positive_int(n_graph_samples or self.n_graph_samples, "n_graph_samples")
-        self.network_.eval()
+        if self.network_.training:
+            self.network_.eval()
         probs: list[np.ndarray | None] = [None] * len(arrays)
         by_size: dict[int, list[int]] = {}
         for index, array in enumerate(arrays):
@@ -749,10 +884,8 @@ class MetaCaDI:
             for row, index in enumerate(indices):
                 probs[index] = batch_probs[row]
         sampler = self._graph_sampler()
-        return [
-            Posterior(self.edge_probs_.copy(), pd.Series(p, index=self.names_, name="target_probability"), a.shape[0], sampler)
-            for p, a in zip(probs, arrays)
-        ]
+        edge_probs = self.edge_probs_.to_numpy()
+        return [Posterior.from_arrays(edge_probs, p, self.names_, a.shape[0], sampler) for p, a in zip(probs, arrays)]
 
     def predict_intervention(self, do: dict[str, float], *, n_samples: int = 1000, seed: int = 0, **options: Any) -> pd.DataFrame:
         """Samples of ``p(x | do(...))`` averaged over the graph posterior; see :func:`metacadi.whatif.predict_intervention`."""

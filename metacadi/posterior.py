@@ -8,8 +8,7 @@ variable was intervened on in the adapted dataset, ``E_{q(A)}[sigmoid(gamma_j)]`
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 
 import networkx as nx
 import numpy as np
@@ -19,7 +18,6 @@ from .errors import MetaCaDIInputError
 from .graphs import to_networkx
 
 
-@dataclass(frozen=True, eq=False)
 class Posterior:
     """Edge and intervention-target probabilities with node names.
 
@@ -27,20 +25,74 @@ class Posterior:
         edge_probs: ``(d, d)`` DataFrame, ``edge_probs.loc[a, b] = P(a -> b)``.
         target_probs: ``(d,)`` Series ``P(r_j = 1 | data)``, or ``None``.
         n_rows: rows of the dataset the posterior was adapted to (``0`` for the graph alone).
+
+    Read-only. :meth:`from_arrays` keeps plain arrays and builds the DataFrame and Series on
+    first access, so adapting many datasets does not pay for pandas objects nobody reads.
     """
 
-    edge_probs: pd.DataFrame
-    target_probs: pd.Series | None
-    n_rows: int = 0
-    _graph_sampler: Callable[[int, int | None], np.ndarray] | None = field(default=None, repr=False)
+    __slots__ = ("_edge_probs", "_target_probs", "_names", "n_rows", "_graph_sampler")
+
+    def __init__(
+        self,
+        edge_probs: pd.DataFrame,
+        target_probs: pd.Series | None,
+        n_rows: int = 0,
+        _graph_sampler: Callable[[int, int | None], np.ndarray] | None = None,
+    ) -> None:
+        object.__setattr__(self, "_edge_probs", edge_probs)
+        object.__setattr__(self, "_target_probs", target_probs)
+        object.__setattr__(self, "_names", None)
+        object.__setattr__(self, "n_rows", n_rows)
+        object.__setattr__(self, "_graph_sampler", _graph_sampler)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        edge_probs: np.ndarray,
+        target_probs: np.ndarray | None,
+        names: Sequence[str],
+        n_rows: int = 0,
+        graph_sampler: Callable[[int, int | None], np.ndarray] | None = None,
+    ) -> "Posterior":
+        """A posterior from ``(d, d)`` and ``(d,)`` arrays (not copied: pass arrays nobody
+        modifies) and node names; the pandas objects are built when first read."""
+        posterior = cls(edge_probs, target_probs, n_rows, graph_sampler)  # type: ignore[arg-type]
+        object.__setattr__(posterior, "_names", list(names))
+        return posterior
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Posterior is read-only; cannot set {name!r}.")
+
+    def __getstate__(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def edge_probs(self) -> pd.DataFrame:
+        value = self._edge_probs
+        if isinstance(value, np.ndarray):
+            value = pd.DataFrame(np.array(value, dtype=np.float64), index=self._names, columns=self._names)
+            object.__setattr__(self, "_edge_probs", value)
+        return value
+
+    @property
+    def target_probs(self) -> pd.Series | None:
+        value = self._target_probs
+        if isinstance(value, np.ndarray):
+            value = pd.Series(np.array(value, dtype=np.float64), index=self._names, name="target_probability")
+            object.__setattr__(self, "_target_probs", value)
+        return value
 
     @property
     def names(self) -> list[str]:
-        return list(self.edge_probs.columns)
+        return list(self._names) if self._names is not None else list(self.edge_probs.columns)
 
     @property
     def n_variables(self) -> int:
-        return self.edge_probs.shape[0]
+        return len(self._names) if self._names is not None else self.edge_probs.shape[0]
 
     def sample_graphs(self, n_samples: int = 100, seed: int | None = None) -> np.ndarray:
         """``(n_samples, d, d)`` int adjacency matrices drawn from ``q_phi(A)`` (each a DAG)."""

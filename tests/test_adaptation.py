@@ -1,0 +1,102 @@
+"""The fast closed-form adaptation equals the plain computation it replaces.
+
+``MetaCaDI.adapt_many`` reads every distinct (variable, parent set) column of the cached graph
+samples once for all datasets; the reference here is the direct computation on every (dataset,
+graph sample) pair: ``adapt_support`` (ridge head and noise scale), ``target_logits``, mean over
+graph samples.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from metacadi import make_meta_protocol
+from metacadi.maml import IntvMAML
+from metacadi.model import MetaCaDI
+from metacadi.posterior import Posterior
+
+SMALL = dict(hidden_size=8, n_features=6, embedding_size=8, n_edge_samples=128, seed=0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def protocol():
+    return make_meta_protocol(n_variables=6, seed=3, train_rows=40, n_test=6)
+
+
+@pytest.fixture(scope="module")
+def model(protocol):
+    return MetaCaDI(n_steps=20, **SMALL).fit(protocol.train, progress=False)
+
+
+def reference_target_probs(model, data: np.ndarray, n_graph_samples: int, seed: int) -> np.ndarray:
+    """``E_{A ~ q}[sigmoid(gamma(A))]`` computed pair by pair, as meta-training computes it."""
+    network = model.network_
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        graphs = network.graph.sample(n_graph_samples, generator)
+        support = model.standardize(data).unsqueeze(0).expand(n_graph_samples, -1, -1)
+        task_params, obs_mean, int_mean = network.adapt_support(support, graphs, training=False)
+        logits = network.target_logits(support, obs_mean, int_mean, network.noise_scale(task_params))
+    return torch.sigmoid(logits).mean(0).double().numpy()
+
+
+@pytest.mark.parametrize("n_graph_samples, seed, block_elements", [(16, 0, None), (5, 7, None), (16, 0, 1)])
+def test_adapt_many_equals_adapt_and_the_reference(model, protocol, n_graph_samples, seed, block_elements, monkeypatch):
+    if block_elements is not None:  # one task per block on the CPU
+        monkeypatch.setattr(model.network_, "column_block_elements", block_elements)
+    tasks = [task.data for task in protocol.test]
+    tasks.append(tasks[0][:7])  # a second support size is adapted in its own batch
+    together = model.adapt_many(tasks, n_graph_samples=n_graph_samples, seed=seed)
+    for data, posterior in zip(tasks, together):
+        reference = reference_target_probs(model, data, n_graph_samples, seed)
+        alone = model.adapt(data, n_graph_samples=n_graph_samples, seed=seed).target_probs.to_numpy()
+        np.testing.assert_allclose(posterior.target_probs.to_numpy(), reference, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(alone, reference, rtol=1e-5, atol=1e-6)
+        assert posterior.n_rows == data.shape[0]
+        assert list(posterior.target_probs.index) == model.names_
+
+
+def test_the_graph_cache_follows_the_parameters(model, protocol):
+    data = protocol.test[0].data
+    before = model.adapt(data).target_probs.to_numpy()
+    assert model._posterior_graphs(16, 0) is model._posterior_graphs(16, 0)
+    with torch.no_grad():
+        model.network_.graph.edge_logits.add_(3.0)  # in place, as an optimiser step is
+        model.network_.likelihood.ext_b2.add_(0.5)
+    try:
+        changed = model.adapt(data).target_probs.to_numpy()
+        np.testing.assert_allclose(changed, reference_target_probs(model, data, 16, 0), rtol=1e-5, atol=1e-6)
+        assert not np.allclose(changed, before)
+    finally:
+        with torch.no_grad():
+            model.network_.graph.edge_logits.sub_(3.0)
+            model.network_.likelihood.ext_b2.sub_(0.5)
+    np.testing.assert_allclose(model.adapt(data).target_probs.to_numpy(), before, rtol=1e-6, atol=1e-7)
+
+
+def test_gradient_adaptation_keeps_its_own_path(protocol):
+    model = IntvMAML(n_steps=5, inner_steps=2, **SMALL).fit(protocol.train, progress=False)
+    data = protocol.test[1].data
+    np.testing.assert_allclose(
+        model.adapt(data).target_probs.to_numpy(), reference_target_probs(model, data, 16, 0), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_posterior_builds_pandas_objects_lazily_and_is_read_only(model, protocol):
+    posterior = model.adapt(protocol.test[0].data)
+    assert posterior.names == model.names_ and posterior.n_variables == len(model.names_)
+    assert posterior.target_probs is posterior.target_probs  # built once
+    posterior.edge_probs.iloc[0, 1] = 0.123  # a posterior's tables are its own
+    assert model.edge_probs_.iloc[0, 1] != 0.123
+    assert model.adapt(protocol.test[0].data).edge_probs.iloc[0, 1] != 0.123
+    with pytest.raises(AttributeError):
+        posterior.n_rows = 3
+    assert isinstance(posterior, Posterior)
