@@ -83,6 +83,23 @@ class Likelihood(nn.Module):
         value = source[name] if source is not None else getattr(self, name)
         return _batched(value, name, batch_size)
 
+    def _value(self, params: dict[str, torch.Tensor] | None, name: str) -> torch.Tensor:
+        return params[name] if params is not None and name in params else getattr(self, name)
+
+    def _layer(self, params: dict[str, torch.Tensor] | None, name: str, operand: torch.Tensor, equation: str) -> torch.Tensor:
+        """``einsum(equation, operand, W_name)`` with ``W`` per batch item (``b`` axis); a shared
+        ``W`` (no batch axis) is contracted as it is, not expanded to one copy per batch item
+        (one matrix product per variable instead of one per batch item and variable)."""
+        value = self._value(params, name)
+        if value.dim() == _BASE_DIMS[name]:
+            return torch.einsum(equation.replace(",b", ","), operand, value)
+        return torch.einsum(equation, operand, value)
+
+    def _bias(self, params: dict[str, torch.Tensor] | None, name: str) -> torch.Tensor:
+        """A bias that broadcasts against ``(B, n, ...)``."""
+        value = self._value(params, name)
+        return value if value.dim() == _BASE_DIMS[name] else value.unsqueeze(1)
+
     def noise_scale(self, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """``sigma``: ``(d,)`` or ``(B, d)`` when the parameters are per task."""
         log_scale = params["log_noise_scale"] if params is not None and "log_noise_scale" in params else self.log_noise_scale
@@ -92,23 +109,21 @@ class Likelihood(nn.Module):
         self, x: torch.Tensor, adjacency: torch.Tensor, params: dict[str, torch.Tensor] | None = None
     ) -> torch.Tensor:
         """``f^obs_j(g_j ⊙ x)`` for all ``j``: ``(B, n, d)`` from ``x (B, n, d)`` and ``adjacency (B, d, d)``."""
-        batch = x.shape[0]
         inputs = masked_inputs(x, adjacency)
-        hidden = torch.einsum("bnji,bjih->bnjh", inputs, self._get(params, "obs_w1", batch))
-        hidden = nn.functional.silu(hidden + self._get(params, "obs_b1", batch).unsqueeze(1))
-        out = torch.einsum("bnjh,bjh->bnj", hidden, self._get(params, "obs_w2", batch))
-        return out + self._get(params, "obs_b2", batch).unsqueeze(1)
+        hidden = self._layer(params, "obs_w1", inputs, "bnji,bjih->bnjh")
+        hidden = nn.functional.silu(hidden + self._bias(params, "obs_b1"))
+        out = self._layer(params, "obs_w2", hidden, "bnjh,bjh->bnj")
+        return out + self._bias(params, "obs_b2")
 
     def intervention_features(
         self, x: torch.Tensor, adjacency: torch.Tensor, params: dict[str, torch.Tensor] | None = None
     ) -> torch.Tensor:
         """``[h_j(g_j ⊙ x), 1]`` for all ``j``: ``(B, n, d, m + 1)``."""
-        batch = x.shape[0]
         inputs = masked_inputs(x, adjacency)
-        hidden = torch.einsum("bnji,bjih->bnjh", inputs, self._get(params, "ext_w1", batch))
-        hidden = nn.functional.silu(hidden + self._get(params, "ext_b1", batch).unsqueeze(1))
-        features = torch.einsum("bnjh,bjhm->bnjm", hidden, self._get(params, "ext_w2", batch))
-        features = torch.tanh(features + self._get(params, "ext_b2", batch).unsqueeze(1))
+        hidden = self._layer(params, "ext_w1", inputs, "bnji,bjih->bnjh")
+        hidden = nn.functional.silu(hidden + self._bias(params, "ext_b1"))
+        features = self._layer(params, "ext_w2", hidden, "bnjh,bjhm->bnjm")
+        features = torch.tanh(features + self._bias(params, "ext_b2"))
         return torch.cat([features, torch.ones_like(features[..., :1])], dim=-1)
 
     @staticmethod
