@@ -77,7 +77,7 @@ from .losses import (
     target_sparsity,
 )
 from .posterior import Posterior
-from .ridge import ridge_solve
+from .ridge import ridge_fitted_values
 from .tasks import Task, TaskSet, as_taskset
 from .validation import check_data_matrix, check_positive_int
 
@@ -216,8 +216,7 @@ class MetaCaDINetwork(nn.Module):
         design = (designs[0] if len(designs) == 1 else torch.cat(designs, dim=1)).view(n_columns, n_tasks, n_rows, -1)
         obs_mean = (obs_means[0] if len(obs_means) == 1 else torch.cat(obs_means, dim=1)).view(n_columns, n_tasks, n_rows)
         response = datasets.permute(2, 0, 1)[variables]  # (U, T, n)
-        weights = ridge_solve(design, response, self.ridge_lambda)  # every (column, task) system at once
-        int_mean = (design @ weights.unsqueeze(-1)).squeeze(-1)
+        int_mean = ridge_fitted_values(design, response, self.ridge_lambda)  # every (column, task) system at once
         logits = []
         for start in starts:  # the predictor's layout: (T, n, U), one "variable" per column
             part = slice(start, start + block)

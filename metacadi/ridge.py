@@ -97,3 +97,32 @@ def ridge_solve_loo(
     inverse_diagonal = torch.cholesky_inverse(factor).diagonal(dim1=-2, dim2=-1)
     loo = alpha.squeeze(-1) / inverse_diagonal
     return weights.squeeze(-1).to(features.dtype), loo.to(features.dtype)
+
+
+def ridge_fitted_values(features: torch.Tensor, targets: torch.Tensor, ridge_lambda: float) -> torch.Tensor:
+    """In-sample predictions ``H w`` of :func:`ridge_solve` without forming ``w`` when ``n < m``.
+
+    In the dual form ``H w = H Hᵀ alpha = (G - lambda I) alpha = y - lambda alpha`` with
+    ``G = H Hᵀ + lambda I`` and ``alpha = G^{-1} y``: one Cholesky solve, no product with ``H``.
+
+    Args:
+        features: ``(..., n, m)``. targets: ``(..., n)``. ridge_lambda: ``lambda > 0``.
+    Returns:
+        ``(..., n)`` fitted values in the dtype of ``features``.
+    """
+    if features.dim() < 2 or targets.shape != features.shape[:-1]:
+        raise MetaCaDIInputError(
+            f"features must be (..., n, m) and targets (..., n); got {tuple(features.shape)} and {tuple(targets.shape)}."
+        )
+    if not ridge_lambda > 0:
+        raise MetaCaDIInputError(f"ridge_lambda must be > 0; got {ridge_lambda}.")
+    n_rows, n_features = features.shape[-2], features.shape[-1]
+    if n_rows >= n_features:
+        weights = ridge_solve(features, targets, ridge_lambda, form="primal")
+        return (features @ weights.unsqueeze(-1)).squeeze(-1)
+    design = features.to(torch.float64)
+    response = targets.to(torch.float64).unsqueeze(-1)
+    gram = design @ design.transpose(-1, -2)
+    gram.diagonal(dim1=-2, dim2=-1).add_(ridge_lambda)
+    alpha = torch.cholesky_solve(response, torch.linalg.cholesky(gram))
+    return (response - ridge_lambda * alpha).squeeze(-1).to(features.dtype)

@@ -100,3 +100,15 @@ def test_posterior_builds_pandas_objects_lazily_and_is_read_only(model, protocol
     with pytest.raises(AttributeError):
         posterior.n_rows = 3
     assert isinstance(posterior, Posterior)
+
+
+@pytest.mark.parametrize("n_rows, n_features", [(6, 9), (9, 6)])
+def test_ridge_fitted_values_equal_the_fitted_weights_predictions(n_rows, n_features):
+    from metacadi.ridge import ridge_fitted_values, ridge_solve
+
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(4, 3, n_rows, n_features, generator=generator)
+    targets = torch.randn(4, 3, n_rows, generator=generator)
+    weights = ridge_solve(features.double(), targets.double(), 0.7)
+    expected = (features.double() @ weights.unsqueeze(-1)).squeeze(-1)
+    np.testing.assert_allclose(ridge_fitted_values(features, targets, 0.7).numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
