@@ -801,6 +801,8 @@ class MetaCaDI:
             self._graph_cache = cache
         key = (int(n_graph_samples), int(seed))
         if key not in cache[2]:
+            if len(cache[2]) >= 8:  # a caller cycling through seeds keeps only the latest few
+                del cache[2][next(iter(cache[2]))]
             generator = torch.Generator(device=self.device).manual_seed(int(seed))
             with torch.no_grad():
                 graphs = network.graph.sample(n_graph_samples, generator)
