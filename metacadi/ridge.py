@@ -24,6 +24,16 @@ from .errors import MetaCaDIInputError
 RidgeForm = Literal["auto", "primal", "dual"]
 
 
+def _check_system(features: torch.Tensor, targets: torch.Tensor, ridge_lambda: float) -> None:
+    """Shapes ``(..., n, m)`` and ``(..., n)`` and ``lambda > 0``, or a clear error."""
+    if features.dim() < 2 or targets.shape != features.shape[:-1]:
+        raise MetaCaDIInputError(
+            f"features must be (..., n, m) and targets (..., n); got {tuple(features.shape)} and {tuple(targets.shape)}."
+        )
+    if not ridge_lambda > 0:
+        raise MetaCaDIInputError(f"ridge_lambda must be > 0; got {ridge_lambda}.")
+
+
 def ridge_solve(
     features: torch.Tensor, targets: torch.Tensor, ridge_lambda: float, form: RidgeForm = "auto"
 ) -> torch.Tensor:
@@ -37,12 +47,7 @@ def ridge_solve(
     Returns:
         ``(..., m)`` weights ``w``, in the dtype of ``features``.
     """
-    if features.dim() < 2 or targets.shape != features.shape[:-1]:
-        raise MetaCaDIInputError(
-            f"features must be (..., n, m) and targets (..., n); got {tuple(features.shape)} and {tuple(targets.shape)}."
-        )
-    if not ridge_lambda > 0:
-        raise MetaCaDIInputError(f"ridge_lambda must be > 0; got {ridge_lambda}.")
+    _check_system(features, targets, ridge_lambda)
     n_rows, n_features = features.shape[-2], features.shape[-1]
     if form == "auto":
         form = "dual" if n_rows < n_features else "primal"
@@ -80,12 +85,7 @@ def ridge_solve_loo(
     Returns:
         ``(weights (..., m), loo_residuals (..., n))`` in the dtype of ``features``.
     """
-    if features.dim() < 2 or targets.shape != features.shape[:-1]:
-        raise MetaCaDIInputError(
-            f"features must be (..., n, m) and targets (..., n); got {tuple(features.shape)} and {tuple(targets.shape)}."
-        )
-    if not ridge_lambda > 0:
-        raise MetaCaDIInputError(f"ridge_lambda must be > 0; got {ridge_lambda}.")
+    _check_system(features, targets, ridge_lambda)
     n_rows = features.shape[-2]
     design = features.to(torch.float64)
     response = targets.to(torch.float64).unsqueeze(-1)
@@ -110,12 +110,7 @@ def ridge_fitted_values(features: torch.Tensor, targets: torch.Tensor, ridge_lam
     Returns:
         ``(..., n)`` fitted values in the dtype of ``features``.
     """
-    if features.dim() < 2 or targets.shape != features.shape[:-1]:
-        raise MetaCaDIInputError(
-            f"features must be (..., n, m) and targets (..., n); got {tuple(features.shape)} and {tuple(targets.shape)}."
-        )
-    if not ridge_lambda > 0:
-        raise MetaCaDIInputError(f"ridge_lambda must be > 0; got {ridge_lambda}.")
+    _check_system(features, targets, ridge_lambda)
     n_rows, n_features = features.shape[-2], features.shape[-1]
     if n_rows >= n_features:
         weights = ridge_solve(features, targets, ridge_lambda, form="primal")

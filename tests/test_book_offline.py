@@ -10,7 +10,6 @@ plotly.js. The book is built once per session and shared with ``tests/test_book.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `widgets` lives next to `metacadi`
 
-from widgets.harness import chromium_problem, launch_chromium  # noqa: E402
+from widgets.harness import require_chromium, launch_chromium  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -76,12 +75,7 @@ def toc_pages() -> list[str]:
 
 @pytest.fixture(scope="module")
 def browser_ready() -> None:
-    problem = chromium_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"the offline book test cannot run: {problem}")
-    pytest.skip(f"offline book test skipped outside CI: {problem}")
+    require_chromium("the offline book test")
 
 
 @pytest.fixture(scope="module")

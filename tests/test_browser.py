@@ -4,7 +4,6 @@ stack at 1000 px, a density change restarts training and updates the edge view."
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `widgets` lives next to `metacadi`
 
-from widgets.harness import INSTALL_JS, SNAPSHOT_JS, ExplorerServer, chromium_problem, launch_chromium  # noqa: E402
+from widgets.harness import INSTALL_JS, SNAPSHOT_JS, ExplorerServer, require_chromium, launch_chromium  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -26,12 +25,7 @@ UPDATE_TIMEOUT_MS = 30_000
 
 @pytest.fixture(scope="module")
 def browser_ready() -> None:
-    problem = chromium_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"the browser test cannot run: {problem}")
-    pytest.skip(f"browser test skipped outside CI: {problem}")
+    require_chromium("the browser test")
 
 
 def snapshot(page, role: str) -> dict | None:

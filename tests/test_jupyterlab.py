@@ -25,7 +25,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `widgets` lives next to `metacadi`
 
-from widgets.harness import INSTALL_JS, chromium_problem, free_port, launch_chromium  # noqa: E402
+from widgets.harness import INSTALL_JS, require_chromium, free_port, launch_chromium  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -57,12 +57,7 @@ CELL_STATE_JS = """
 
 @pytest.fixture(scope="module")
 def browser_ready() -> None:
-    problem = chromium_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"the JupyterLab browser test cannot run: {problem}")
-    pytest.skip(f"JupyterLab browser test skipped outside CI: {problem}")
+    require_chromium("the JupyterLab browser test")
 
 
 class LabServer:

@@ -55,6 +55,19 @@ def chromium_problem() -> str | None:
     return None
 
 
+def require_chromium(what: str) -> None:
+    """In a test: return when Chromium can be driven; otherwise fail under CI (``CI=true``, where
+    the setup script must have installed it) and skip elsewhere, naming ``what`` and the reason."""
+    import pytest
+
+    problem = chromium_problem()
+    if problem is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} cannot run: {problem}")
+    pytest.skip(f"{what} skipped outside CI: {problem}")
+
+
 def launch_chromium(playwright: Any, **kwargs: Any):
     """Headless Chromium from ``/usr/bin/chromium`` (never a downloaded Playwright build)."""
     return playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True, **kwargs)
