@@ -203,8 +203,6 @@ def _adapt(args: argparse.Namespace) -> int:
             table.insert(0, experiment, label)
         edge_tables.append(table)
     if args.edges is not None:
-        import pandas as pd
-
         edges_path = Path(args.edges)
         if not edges_path.parent.exists():
             raise CommandLineError(f"cannot write {edges_path}: the folder {edges_path.parent} does not exist")
