@@ -18,12 +18,7 @@ from metacadi.posterior import Posterior
 SMALL = dict(hidden_size=8, n_features=6, embedding_size=8, n_edge_samples=128, seed=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
