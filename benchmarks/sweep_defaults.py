@@ -38,6 +38,7 @@ CANDIDATES: dict[str, dict] = {
     "order-lr-x15": {"order_learning_rate_scale": 15.0},
     "steps-300": {"n_steps": 300},
     "shared-noise": {"noise_prior_rows": 1e6},
+    "straight-through": {"edge_gradient": "straight-through"},
 }
 
 SETTINGS = ("hard", "soft-subtle", "soft-scale", "mlp-sf-soft-subtle", "linear-hard-offtarget")

@@ -170,6 +170,24 @@ class DPDAG(nn.Module):
         permutation = self.sample_permutations(n_samples, generator)
         return self.sample_edges(n_samples, generator) * order_mask(permutation)
 
+    def sample_factors(
+        self, n_samples: int = 1, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two factors of :meth:`sample` apart: ``(order, edges)``, both ``(S, d, d)``.
+
+        ``order = Πᵀ M Π`` carries the straight-through gradient to the node order; ``edges`` are
+        exact Bernoulli(``sigmoid(theta)``) indicators **without** a gradient, for an estimator
+        that differentiates the edge probabilities exactly (the local expectation gradient of
+        :func:`~metacadi.losses.local_edge_gradient`). ``A = edges * order`` has the
+        distribution of :meth:`sample`.
+        """
+        if n_samples < 1:
+            raise MetaCaDIInputError(f"n_samples must be >= 1; got {n_samples}.")
+        order = order_mask(self.sample_permutations(n_samples, generator))
+        with torch.no_grad():
+            edges = self.sample_edges(n_samples, generator)
+        return order, edges
+
     def order_probs(self, n_samples: int = 256, generator: torch.Generator | None = None) -> torch.Tensor:
         """``P(i precedes j)`` for every ordered pair, ``(d, d)`` (zero diagonal), differentiable.
 

@@ -126,6 +126,60 @@ class Likelihood(nn.Module):
         features = torch.tanh(features + self._bias(params, "ext_b2"))
         return torch.cat([features, torch.ones_like(features[..., :1])], dim=-1)
 
+    #: elements of the widest intermediate per block of variables in :meth:`edge_flip_nll`
+    flip_block_elements = 1 << 22
+
+    @torch.no_grad()
+    def edge_flip_nll(
+        self,
+        x: torch.Tensor,
+        adjacency: torch.Tensor,
+        weights: torch.Tensor,
+        noise_scale: torch.Tensor,
+        params: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Exact effect of each single edge on the observational NLL, ``(B, d, d)``.
+
+        Entry ``[b, i, j]`` is ``mean_n w_bj [NLL_j(x | A with A_ij = 1) - NLL_j(x | A with A_ij = 0)]``,
+        every other entry of ``A[b]`` kept: the difference of the observational mechanism's
+        Gaussian NLL (``0.5 ((x_j - f^obs_j) / sigma_j)^2``) of variable ``j`` between the two
+        values of one edge. The first layer of ``f^obs_j`` is linear in its masked inputs, so
+        switching edge ``i -> j`` adds ``±x_i W1[j, i]`` to the hidden pre-activations and every
+        ``(i, j)`` pair costs one hidden layer (``B x n x d x d x h`` numbers in all, computed in
+        blocks of variables).
+
+        Args:
+            x: ``(B, n, d)`` rows. adjacency: ``(B, d, d)`` hard 0/1 graphs.
+            weights: ``(B, d)`` weight of each variable's rows (``1 - p``: the rows the
+                observational mechanism explains). noise_scale: ``(d,)`` or ``(B, d)`` sigma.
+            params: per-task parameters (MAML), as in :meth:`observational_mean`.
+        """
+        batch, n_rows, d = x.shape
+        hidden = self.hidden_size
+        sigma = noise_scale if noise_scale.dim() == 2 else noise_scale.expand(batch, d)
+        sign = 1.0 - 2.0 * adjacency  # +1: switching on, -1: switching off
+        pre = self._layer(params, "obs_w1", masked_inputs(x, adjacency), "bnji,bjih->bnjh") + self._bias(params, "obs_b1")
+        w1, w2 = self._value(params, "obs_w1"), self._value(params, "obs_w2")
+        if w1.dim() == _BASE_DIMS["obs_w1"]:  # shared: (j, i, h) and (j, h) broadcast over (B, n)
+            w1, w2 = w1.unsqueeze(0), w2.unsqueeze(0)
+        w1, w2 = w1.unsqueeze(1), w2.unsqueeze(1)  # (B or 1, 1, j, i, h), (B or 1, 1, j, h)
+        b2 = self._bias(params, "obs_b2")
+        current = (nn.functional.silu(pre) * w2).sum(-1) + b2
+        current_sq = ((x - current) / sigma.unsqueeze(1)).pow(2)
+        block = max(1, self.flip_block_elements // max(batch * n_rows * d * hidden, 1))
+        signed_x = x.unsqueeze(2) * sign.transpose(1, 2).unsqueeze(1)  # (B, n, j, i): ±x_i for edge i -> j
+        b2 = b2.unsqueeze(-1) if b2.dim() == 1 else b2.unsqueeze(-1)  # broadcast against (B, n, j, i)
+        out = x.new_empty(batch, d, d)
+        for start in range(0, d, block):
+            cols = slice(start, start + block)
+            hidden_flipped = pre[:, :, cols].unsqueeze(3) + signed_x[:, :, cols].unsqueeze(-1) * w1[:, :, cols]
+            activation = nn.functional.silu(hidden_flipped, inplace=True)
+            flipped = (activation * w2[:, :, cols].unsqueeze(3)).sum(-1) + b2[..., cols, :]  # (B, n, j, i)
+            flipped_sq = ((x[:, :, cols].unsqueeze(-1) - flipped) / sigma[:, cols].unsqueeze(1).unsqueeze(-1)).pow(2)
+            change = 0.5 * (flipped_sq - current_sq[:, :, cols].unsqueeze(-1)).mean(1)  # (B, j, i): flipped - current
+            out[:, :, cols] = (change * weights[:, cols].unsqueeze(-1)).transpose(1, 2)
+        return out * sign  # on - off
+
     @staticmethod
     def fit_intervention_weights(features: torch.Tensor, x: torch.Tensor, ridge_lambda: float) -> torch.Tensor:
         """Closed-form task-specific last layer (eq. 6): ``w_tj = (H_jᵀH_j + λI)^{-1} H_jᵀ y_j``.

@@ -209,6 +209,32 @@ def edge_occam_penalty(expected_edges: torch.Tensor) -> torch.Tensor:
     return expected_edges.sum()
 
 
+def local_edge_gradient(edge_presence_probs: torch.Tensor, order: torch.Tensor, flip_nll: torch.Tensor) -> torch.Tensor:
+    """Surrogate whose gradient in ``theta`` is the exact gradient of the reconstruction (value 0).
+
+    Under ``q``, edge ``i -> j`` of a graph is ``A_ij = O_ij E_ij`` with ``E_ij ~ Bern(sigmoid
+    theta_ij)`` independent of everything else, so for the reconstruction ``L``
+
+        d E_q[L] / d theta_ij = sigmoid'(theta_ij) E_q[ O_ij (L(E_ij = 1) - L(E_ij = 0)) ]
+
+    — the *local expectation gradient* (Titsias and Lázaro-Gredilla 2015): the expectation over
+    one Bernoulli coordinate is taken exactly, the others are sampled. ``flip_nll`` holds the
+    difference ``L(E_ij = 1) - L(E_ij = 0)`` for every task's sampled graph
+    (:meth:`~metacadi.likelihood.Likelihood.edge_flip_nll`). The straight-through estimator it
+    replaces differentiates ``L`` at the sampled mask value instead, i.e. it measures whether
+    a *little* more of input ``i`` would help ``f_j``, which for a nonlinear mechanism says little
+    about whether the whole input does.
+
+    Args:
+        edge_presence_probs: ``(d, d)`` ``sigmoid(theta)`` (with gradient).
+        order: ``(B, d, d)`` order masks of the tasks' sampled graphs. flip_nll: ``(B, d, d)``.
+    Returns:
+        A scalar equal to 0 whose gradient is ``sum_ij dp_ij/dtheta * mean_b O_bij flip_bij``.
+    """
+    slope = (order.detach() * flip_nll.detach()).mean(0)
+    return ((edge_presence_probs - edge_presence_probs.detach()) * slope).sum()
+
+
 def edge_prior_probability(n_variables: int, expected_degree: float) -> float:
     """``p0`` for ``expected_degree`` edges per node.
 
