@@ -22,6 +22,9 @@ What the samples do *not* include: uncertainty about the mechanisms themselves (
 the training data are extrapolations of the MLPs). Interventional mechanisms ``f^int`` are
 task-specific (fitted per dataset by ridge regression), so only hard interventions are
 predicted here.
+
+For a simulated system, :func:`true_intervention` samples the simulator's own ``do``
+distribution, the ground truth to hold the prediction against.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import torch
 from .errors import MetaCaDIInputError
 from .validation import check_adjacency, check_positive_int
 
-__all__ = ["intervention_summary", "predict_intervention"]
+__all__ = ["intervention_summary", "predict_intervention", "true_intervention"]
 
 
 def _check_do(do: Any, names: list[str]) -> dict[int, float]:
@@ -154,3 +157,31 @@ def intervention_summary(samples: pd.DataFrame, level: float = 0.9) -> pd.DataFr
         "median": samples.median(),
         "upper": samples.quantile(1.0 - tail),
     })
+
+
+def true_intervention(scm: Any, variable: str, value: float, *, n_samples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Samples of a simulator's true ``p(x | do(variable = value))``, to compare with
+    :func:`predict_intervention` on the system a model was trained on.
+
+    Args:
+        scm: a :class:`~metacadi.scm.SCM`.
+        variable: one of ``scm.names``.
+        value: the do-value in the data's original units (the SCM's constant hard intervention
+            ``x_j = mu_j + s_j loc`` takes it in its standardised units; converted here).
+        n_samples: rows to draw; seed: seeds the rows.
+    Returns:
+        ``(n_samples, d)`` DataFrame with ``scm.names`` as columns; ``variable``'s column is
+        ``value`` (up to rounding).
+    """
+    from .scm import Intervention
+
+    names = [str(name) for name in scm.names]
+    if str(variable) not in names:
+        raise MetaCaDIInputError(f"variable {variable!r} is not one of the system's variables {names}.")
+    if isinstance(value, bool) or not isinstance(value, (Real, np.number)) or not np.isfinite(float(value)):
+        raise MetaCaDIInputError(f"value must be a finite number; got {value!r}.")
+    n_samples = check_positive_int(n_samples, "n_samples")
+    node = names.index(str(variable))
+    loc = (float(value) - scm.observational_mean[node]) / scm.observational_std[node]
+    intervention = Intervention.at(node, scm.n_variables, "hard", constant=True, loc=float(loc))
+    return pd.DataFrame(scm.sample(n_samples, intervention, seed=seed), columns=names)

@@ -1,6 +1,7 @@
 """The served explorer in a real headless Chromium: training finishes, the support-size slider
-re-adapts the target chart, the edge-probability threshold redraws the posterior graph, the views
-stack at 1000 px, a density change restarts training and updates the edge view."""
+re-adapts the target chart, the edge-probability threshold redraws the posterior graph, the what-if
+view follows its do-variable and value, the views stack at 1000 px, a density change restarts
+training and updates the edge view."""
 
 from __future__ import annotations
 
@@ -72,6 +73,12 @@ PLOT_WIDTHS_JS = """
 """
 
 
+def whatif_means(snap: dict) -> tuple[list[float], list[float]]:
+    """The predicted and the true means of the what-if figure, one per variable."""
+    traces = {t["name"]: t for t in snap["traces"]}
+    return traces["predicted"]["y"], traces["true"]["y"]
+
+
 def drawn_edges(snap: dict) -> list[dict]:
     return [t for t in snap["traces"] if t["name"] in EDGE_KINDS]
 
@@ -89,6 +96,7 @@ def test_explorer_in_chromium(browser_ready, tmp_path):
             page = browser.new_page(viewport={"width": 1500, "height": 1150})
             page_errors: list[str] = []
             page.on("pageerror", lambda error: page_errors.append(str(error)))
+            page.on("console", lambda message: page_errors.append(f"console: {message.text}") if message.type == "error" else None)
             page.goto(server.url, wait_until="load", timeout=60_000)
             page.wait_for_selector(".support-size .noUi-handle", timeout=60_000)
             page.evaluate(INSTALL_JS)
@@ -139,11 +147,47 @@ def test_explorer_in_chromium(browser_ready, tmp_path):
             assert axis_ranges(page, "posterior") == [[-1.35, 1.35], [-1.35, 1.35]]
             expect(trained).to_be_visible()  # still no retraining
 
-            # 2c. at 1000 px the views stack instead of squeezing: every plot keeps 400+ px
+            # 2c. the what-if view: a new do-variable, then a new value, each redraws the predicted
+            #     and the true interventional distributions from the trained model (no retraining)
+            page.wait_for_function(
+                "() => { const s = window.__explorer.snapshot('whatif'); return s && s.title.includes('after 40/40 steps'); }",
+                timeout=UPDATE_TIMEOUT_MS,
+            )
+            first = snapshot(page, "whatif")
+            variable = re.match(r"do\((X\d+) = ", first["title"]).group(1)
+            other = "X1" if variable != "X1" else "X2"
+            choose = page.locator(".whatif-variable select")
+            choose.scroll_into_view_if_needed()
+            choose.select_option(other)
+            page.wait_for_function(
+                "(name) => { const s = window.__explorer.snapshot('whatif'); return s && s.title.startsWith(`do(${name} = `); }",
+                arg=other, timeout=UPDATE_TIMEOUT_MS,
+            )
+            chosen = snapshot(page, "whatif")
+            assert next(t for t in chosen["traces"] if t["name"] == "do")["x"] == [int(other[1:])]
+            page.evaluate("() => { window.__whatifBefore = window.__explorer.signature('whatif'); }")
+            value = page.locator(".whatif-value .noUi-handle")
+            value.focus()
+            value.press("End")
+            page.wait_for_function(
+                """() => { const s = window.__explorer.snapshot('whatif');
+                           return s && window.__explorer.signature('whatif') !== window.__whatifBefore; }""",
+                timeout=UPDATE_TIMEOUT_MS,
+            )
+            moved = snapshot(page, "whatif")
+            assert moved["title"] != chosen["title"] and moved["title"].startswith(f"do({other} = ")
+            do_value = float(re.match(r"do\(X\d+ = ([-\d.e+]+)\)", moved["title"]).group(1))
+            predicted, true = whatif_means(moved)
+            assert predicted != whatif_means(chosen)[0], "the predicted distribution did not change with the do-value"
+            assert predicted[int(other[1:])] == pytest.approx(do_value) == true[int(other[1:])]
+            expect(trained).to_be_visible()  # the model was reused, not retrained
+            page.screenshot(path=str(tmp_path / "explorer-whatif.png"), full_page=True)
+
+            # 2d. at 1000 px the views stack instead of squeezing: every plot keeps 400+ px
             page.set_viewport_size({"width": 1000, "height": 1150})
             page.wait_for_timeout(1500)
             widths = page.evaluate(PLOT_WIDTHS_JS)
-            assert set(widths) >= {"truth", "posterior", "heatmap", "targets"}, widths
+            assert set(widths) >= {"truth", "posterior", "heatmap", "targets", "whatif"}, widths
             assert min(widths.values()) >= 400, widths
             page.screenshot(path=str(tmp_path / "explorer-1000px.png"), full_page=True)
             page.set_viewport_size({"width": 1500, "height": 1150})
@@ -174,7 +218,7 @@ def test_explorer_in_chromium(browser_ready, tmp_path):
             # replaced (seen once under heavy load after the viewport changes above); the replaced
             # figure is gone and the new one draws, so it is not an error of the page
             errors = [e for e in page_errors if "_guiEditing" not in e]
-            assert errors == [], f"JavaScript errors on the page: {page_errors}"
+            assert errors == [], f"JavaScript errors on the page or its console: {page_errors}"
         finally:
             browser.close()
     assert "Traceback" not in server.log(), server.log()

@@ -1,5 +1,5 @@
 """The explorer's logic without a browser: training in the background, closed-form re-adaptation,
-cancellation on system changes, errors shown on the page."""
+cancellation on system changes, errors shown on the page, the what-if view."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `widgets` lives next to `metacadi`
 
-from widgets.explorer import Explorer, ExplorerSystem, SystemSpec  # noqa: E402
+from widgets.explorer import Explorer, ExplorerSystem, SystemSpec, whatif_sample_count  # noqa: E402
 
 # A tiny system; the small learning rate keeps the few-step model's target probabilities away from
 # 0 and 1, so that a different support set visibly changes them (these tests check the wiring,
@@ -51,8 +51,8 @@ def test_training_publishes_every_view(trained):
     assert not trained.progress.visible
     assert "Trained" in trained.status.object
     assert [figure_role(p) for p in (trained.truth_pane, trained.posterior_pane, trained.heatmap_pane,
-                                     trained.target_pane, trained.curve_pane)] == [
-        "truth", "posterior", "heatmap", "targets", "training"]
+                                     trained.target_pane, trained.curve_pane, trained.whatif_pane)] == [
+        "truth", "posterior", "heatmap", "targets", "training", "whatif"]
     heat = trained.heatmap_pane.object.data[0]
     np.testing.assert_allclose(heat.z[0][1], fit.model.edge_probs_.iloc[0, 1])
     assert len(trained.curve_pane.object.data[0].y) == SMALL["n_steps"]
@@ -160,6 +160,11 @@ def test_changing_the_number_of_variables_updates_the_target_choices():
         assert explorer.widgets["targets"].options == ["X0", "X1", "X2"]
         assert explorer.targets == []
         assert len(explorer.target_probs) == 3
+        # the what-if controls move to the new system's variables too
+        assert explorer.whatif_variable in ["X0", "X1", "X2"]
+        assert explorer.widgets["whatif_variable"].options == ["X0", "X1", "X2"]
+        assert f"do({explorer.whatif_variable} = " in explorer.whatif_pane.object.layout.title.text
+        assert list(explorer.whatif_pane.object.data[0].text) == ["X0", "X1", "X2"]
         assert explorer.param.expected_degree.bounds[1] == 1.0  # (d - 1) / 2 edges per node at most
     finally:
         explorer.close()
@@ -224,3 +229,59 @@ def test_metrics_explain_themselves(trained):
 
     for name, text in METRIC_HELP.items():
         assert f'title="{text}"' in trained.metrics_pane.object.replace("&#x27;", "'"), name
+
+
+def test_whatif_predicts_from_the_trained_model_without_retraining(trained):
+    from metacadi.whatif import predict_intervention
+
+    fit_before, run_before, errors_before = trained.fit, trained.run, len(trained.errors)
+    system = fit_before.system
+    assert [t.name for t in trained.whatif_pane.object.data] == ["predicted", "true", "do"]
+
+    trained.whatif_variable = "X1"  # a new variable: its own slider range and default value
+    start, end, step = system.value_range("X1")
+    slider = trained.widgets["whatif_value"]
+    assert (slider.start, slider.end, slider.step) == (start, end, step)
+    assert (trained.whatif_variable, trained.whatif_value) == system.default_do("X1")
+    assert start < trained.whatif_value < end
+
+    trained.whatif_value = end
+    fig = trained.whatif_pane.object
+    assert fig.layout.title.text.startswith(f"do(X1 = {end:g})")
+    assert fig.layout.meta == "whatif"
+    n = whatif_sample_count(len(system.names), trained.whatif_samples)
+    expected = predict_intervention(fit_before.model, {"X1": end}, n_samples=n, seed=0).mean()
+    np.testing.assert_allclose(fig.data[0].y, expected.to_numpy())
+    assert fig.data[2].y[0] == end  # the do-marker
+    truth = fig.data[1].y
+    assert np.isclose(truth[1], end)  # the simulator holds X1 at the do-value too
+    assert trained.fit is fit_before and trained.run is run_before  # nothing retrained
+    assert len(trained.errors) == errors_before
+    trained.whatif_value = start
+    assert list(trained.whatif_pane.object.data[0].y) != list(expected.to_numpy())
+
+
+def test_whatif_sample_count_shrinks_with_the_system():
+    assert whatif_sample_count(8, 2000) == whatif_sample_count(10, 2000) == 2000
+    assert whatif_sample_count(20, 2000) == 500
+    assert 500 < whatif_sample_count(14, 2000) < 2000
+    assert whatif_sample_count(20, 300) == 300  # never more than asked for
+
+
+def test_whatif_range_and_default_intervention():
+    from metacadi import plots
+
+    system = ExplorerSystem(SystemSpec(6, 1.5, "er", "hard", 0.0, seed=1), pool_rows=20)
+    name, value = system.default_do()
+    below = [plots.descendant_mask(system.graph, [n], system.names).sum() for n in system.names]
+    assert below[system.names.index(name)] == max(below)  # the variable that moves most others
+    for variable in system.names:
+        start, end, step = system.value_range(variable)
+        j = system.names.index(variable)
+        assert start <= system.data_mean[j] - 3 * system.data_std[j] and end >= system.data_mean[j] + 3 * system.data_std[j]
+        assert round(step / 10 ** np.floor(np.log10(step)), 6) in (1, 2, 5)
+        assert 60 <= (end - start) / step <= 130
+        assert start <= system.default_do(variable)[1] <= end
+    truth = system.true_intervention(name, value, 50)
+    assert system.true_intervention(name, value, 50) is truth  # cached
+    np.testing.assert_allclose(truth[name], value)

@@ -10,7 +10,7 @@ from metacadi.errors import MetaCaDIInputError, NotFittedError
 from metacadi.model import MetaCaDI
 from metacadi.plots import intervention_figure
 from metacadi.tasks import make_meta_protocol
-from metacadi.whatif import intervention_summary, predict_intervention
+from metacadi.whatif import intervention_summary, predict_intervention, true_intervention
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +115,34 @@ def test_intervention_figure(model):
     assert "X0 = 1" in figure.layout.title.text
     with pytest.raises(MetaCaDIInputError):
         intervention_figure(samples, truth=truth.iloc[:, :2])
+
+
+def test_true_intervention_samples_the_simulator():
+    protocol = make_meta_protocol(n_variables=4, n_interventional=2, train_rows=20, seed=3)
+    scm = protocol.scm
+    samples = true_intervention(scm, "X2", 1.25, n_samples=300, seed=5)
+    assert list(samples.columns) == list(scm.names) and samples.shape == (300, 4)
+    np.testing.assert_allclose(samples["X2"], 1.25)
+    pd.testing.assert_frame_equal(samples, true_intervention(scm, "X2", 1.25, n_samples=300, seed=5))
+    # X2's non-descendants keep their observational distribution: same rows as without it
+    observational = pd.DataFrame(scm.sample(300, seed=5), columns=list(scm.names))
+    below = {j for j in range(4) if scm_descends(protocol.graph, 2, j)}
+    for j in range(4):
+        if j != 2 and j not in below:
+            np.testing.assert_allclose(samples.iloc[:, j], observational.iloc[:, j])
+    assert below and all(not np.allclose(samples.iloc[:, j], observational.iloc[:, j]) for j in below)
+    with pytest.raises(MetaCaDIInputError, match="not one of"):
+        true_intervention(scm, "Y", 1.0)
+    with pytest.raises(MetaCaDIInputError, match="finite"):
+        true_intervention(scm, "X0", float("nan"))
+
+
+def scm_descends(graph, source: int, node: int) -> bool:
+    reach, frontier = {source}, [source]
+    while frontier:
+        i = frontier.pop()
+        for j in np.flatnonzero(np.asarray(graph)[i]):
+            if j not in reach:
+                reach.add(int(j))
+                frontier.append(int(j))
+    return node in reach and node != source

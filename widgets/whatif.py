@@ -7,7 +7,8 @@ Pick a variable and a value; the figure shows :func:`metacadi.whatif.predict_int
 and 90 % band for every variable (:func:`metacadi.plots.intervention_figure`), beside the
 simulator's true ``do`` distribution when an SCM is given. One redraw draws ``n_samples`` graphs
 and samples through the learned mechanisms (a few milliseconds for small systems), so the slider
-recomputes directly. The explorer can embed :meth:`WhatIfPanel.panel` for its current model.
+recomputes directly. The explorer (``widgets/explorer.py``) draws the same figure for whichever
+model it holds, with controls of its own (its model changes while it trains).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import panel as pn
 import param
 
 from metacadi.plots import intervention_figure
-from metacadi.whatif import predict_intervention
+from metacadi.whatif import predict_intervention, true_intervention
 
 
 class WhatIfPanel(param.Parameterized):
@@ -66,12 +67,7 @@ class WhatIfPanel(param.Parameterized):
         predicted = predict_intervention(self.model, do, n_samples=self.n_samples, seed=self.seed)
         truth = None
         if self.scm is not None:
-            from metacadi.scm import Intervention
-
-            node = list(self.scm.names).index(self.variable)
-            loc = (float(self.value) - self.scm.observational_mean[node]) / self.scm.observational_std[node]
-            intervention = Intervention.at(node, self.scm.n_variables, "hard", constant=True, loc=float(loc))
-            truth = pd.DataFrame(self.scm.sample(self.n_samples, intervention, seed=self.seed), columns=list(self.scm.names))
+            truth = true_intervention(self.scm, self.variable, float(self.value), n_samples=self.n_samples, seed=self.seed)
         return predicted, truth
 
     def figure(self):
