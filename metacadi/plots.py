@@ -12,6 +12,8 @@ posterior can be compared side by side.
 * :func:`edge_heatmap` — the ``d x d`` matrix of edge probabilities (rows = causes, columns =
   effects), true edges outlined.
 * :func:`target_bar_chart` — ``P(r_j = 1 | data)`` per variable, true targets marked.
+* :func:`target_calibration` — reliability diagram of target probabilities pooled over
+  experiments: binned predicted probability against the observed fraction of true targets.
 * :func:`training_curve` — the loss terms of meta-training against the step.
 """
 
@@ -27,7 +29,7 @@ import plotly.graph_objects as go
 from plotly.colors import get_colorscale, sample_colorscale
 
 from .errors import MetaCaDIInputError
-from .validation import check_names
+from .validation import _to_numpy, check_names
 
 EDGE_COLORSCALE = "Blues"
 TRUE_COLOR = "#d62728"
@@ -57,6 +59,7 @@ __all__ = [
     "true_graph_figure",
     "edge_heatmap",
     "target_bar_chart",
+    "target_calibration",
     "training_curve",
 ]
 
@@ -609,6 +612,94 @@ def target_bar_chart(
                      line=dict(color="#888888", dash="dash", width=1))],
     )
     return go.Figure(data=traces, layout=layout)
+
+
+def _calibration_inputs(true_targets: Any, target_probs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Flat 0/1 truth and probabilities from two arrays of the same ``(T, d)`` or ``(d,)`` shape."""
+    truth, _ = _to_numpy(true_targets, "true_targets")
+    probs, _ = _to_numpy(target_probs, "target_probs")
+    if truth.ndim not in (1, 2):
+        raise MetaCaDIInputError(f"true_targets must have shape (n_experiments, d) or (d,); got {truth.shape}.")
+    if probs.shape != truth.shape:
+        raise MetaCaDIInputError(
+            f"target_probs has shape {probs.shape} but true_targets has shape {truth.shape}; "
+            "they must be the same (one probability per experiment and variable)."
+        )
+    if truth.size == 0:
+        raise MetaCaDIInputError("true_targets is empty; need at least one experiment and one variable.")
+    if not np.isin(truth, (0, 1)).all():
+        raise MetaCaDIInputError(f"true_targets must be 0/1 or boolean; got values {np.unique(truth)[:5]}.")
+    probs = probs.astype(float)
+    if not np.isfinite(probs).all() or probs.min() < 0 or probs.max() > 1:
+        raise MetaCaDIInputError("target_probs must hold finite probabilities in [0, 1].")
+    return truth.astype(bool).ravel(), probs.ravel()
+
+
+def target_calibration(
+    true_targets: Any,
+    target_probs: Any,
+    n_bins: int = 10,
+    *,
+    title: str | None = "Calibration of the target probabilities",
+    height: int = 420,
+) -> go.Figure:
+    """Reliability diagram: does ``P(target) = p`` come true for a fraction ``p`` of the variables?
+
+    The (experiment, variable) pairs of ``true_targets`` (0/1) and ``target_probs`` (both
+    ``(T, d)`` or ``(d,)``, e.g. ``np.stack([p.target_probs for p in model.adapt_many(tasks)])``)
+    are pooled and put into ``n_bins`` equal-width bins of the predicted probability
+    (``[k / n_bins, (k + 1) / n_bins)``, the last bin closed). Top panel: for every non-empty bin,
+    the mean predicted probability (``x``) against the fraction of its pairs that are true
+    targets (``y``), beside the diagonal of perfect calibration. A point below the diagonal is an
+    over-confident bin (fewer targets than predicted), one above it an under-confident bin. Bottom
+    panel: how many pairs each bin holds, so that a point resting on a handful of pairs is seen
+    as such.
+
+    Traces: 0 "perfectly calibrated" (the diagonal); 1 "observed" (one point per non-empty bin,
+    ``customdata`` rows ``[count, bin start, bin end]``); 2 "pairs per bin" (a bar per bin, empty
+    bins included, ``x`` = bin centres).
+    """
+    from plotly.subplots import make_subplots
+
+    truth, probs = _calibration_inputs(true_targets, target_probs)
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise MetaCaDIInputError(f"n_bins must be a positive integer; got {n_bins!r}.")
+    n_bins = int(n_bins)
+    edges = np.arange(n_bins + 1) / n_bins  # k / n_bins, the double nearest to each edge
+    # compared with the edges (floor(p * n_bins) would put 0.57 into [0.56, 0.57))
+    index = np.clip(np.searchsorted(edges, probs, side="right") - 1, 0, n_bins - 1)
+    counts = np.bincount(index, minlength=n_bins)
+    filled = counts > 0
+    hits = np.bincount(index, weights=truth.astype(float), minlength=n_bins)
+    summed = np.bincount(index, weights=probs, minlength=n_bins)
+    mean_predicted = summed[filled] / counts[filled]
+    observed = hits[filled] / counts[filled]
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.06)
+    fig.add_trace(go.Scatter(x=[0.0, 1.0], y=[0.0, 1.0], mode="lines", name="perfectly calibrated",
+                             line=dict(color="#888888", dash="dash", width=1), hoverinfo="skip"), row=1, col=1)
+    fig.add_trace(go.Scatter(
+        x=mean_predicted.tolist(), y=observed.tolist(), mode="markers", name="observed",
+        marker=dict(size=10, color=BAR_COLOR, line=dict(color="#ffffff", width=1)),
+        customdata=np.column_stack([counts[filled], edges[:-1][filled], edges[1:][filled]]).tolist(),
+        hovertemplate=("bin [%{customdata[1]:.2f}, %{customdata[2]:.2f}]: mean P(target) %{x:.3f}, "
+                       "targets %{y:.3f} of %{customdata[0]} pairs<extra></extra>"),
+    ), row=1, col=1)
+    fig.add_trace(go.Bar(
+        x=((edges[:-1] + edges[1:]) / 2).tolist(), y=counts.tolist(), width=1.0 / n_bins, name="pairs per bin",
+        marker=dict(color="#bbbbbb", line=dict(color="#ffffff", width=1)), showlegend=False,
+        text=[str(c) for c in counts], textposition="outside", cliponaxis=False, textfont=dict(size=10),
+        hovertemplate="bin centre %{x:.2f}: %{y} pairs<extra></extra>",
+    ), row=2, col=1)
+    fig.update_xaxes(range=[-0.02, 1.02], gridcolor="#eeeeee")
+    fig.update_xaxes(title_text="predicted P(target)", row=2, col=1)
+    fig.update_yaxes(range=[-0.03, 1.03], title_text="fraction that are targets", gridcolor="#eeeeee", row=1, col=1)
+    fig.update_yaxes(title_text="pairs", range=[0, 1.3 * counts.max()], gridcolor="#eeeeee", row=2, col=1)  # room for the counts
+    fig.update_layout(
+        title=title, height=height, plot_bgcolor="white", margin=dict(l=10, r=10, t=40 if title else 10, b=40),
+        legend=dict(orientation="h", yanchor="top", y=-0.14, xanchor="right", x=1), bargap=0,
+    )
+    return fig
 
 
 def training_curve(

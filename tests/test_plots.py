@@ -189,3 +189,56 @@ def test_training_curve_one_line_per_term_loss_first():
 def test_bad_input_raises_a_clear_error(edge_probs, call, message):
     with pytest.raises(MetaCaDIInputError, match=message):
         call(edge_probs)
+
+
+# A small example worked by hand: 12 (experiment, variable) pairs in 4 bins of width 0.25.
+CALIBRATION_TRUTH = np.array([[1, 0, 0, 1], [0, 1, 1, 0], [0, 0, 0, 1]])
+CALIBRATION_PROBS = np.array([[0.9, 0.1, 0.2, 0.6], [0.05, 0.3, 0.8, 0.4], [0.0, 0.7, 0.25, 1.0]])
+
+
+def test_target_calibration_bins_match_a_hand_computation():
+    fig = plots.target_calibration(CALIBRATION_TRUTH, CALIBRATION_PROBS, n_bins=4)
+    diagonal, observed, counts = fig.data
+    assert diagonal.name == "perfectly calibrated" and list(diagonal.x) == [0.0, 1.0] == list(diagonal.y)
+    # [0, .25): 0.1 0.2 0.05 0.0, no target | [.25, .5): 0.3 (target) 0.4 0.25 | [.5, .75): 0.6 (target) 0.7
+    # [.75, 1]: 0.9 0.8 1.0, all targets (1.0 falls into the last, closed bin)
+    np.testing.assert_allclose(observed.x, [0.35 / 4, 0.95 / 3, 0.65, 0.9])
+    np.testing.assert_allclose(observed.y, [0.0, 1 / 3, 0.5, 1.0])
+    assert [row[0] for row in observed.customdata] == [4, 3, 2, 3]
+    np.testing.assert_allclose([row[1:] for row in observed.customdata], [[0, 0.25], [0.25, 0.5], [0.5, 0.75], [0.75, 1]])
+    np.testing.assert_allclose(counts.x, [0.125, 0.375, 0.625, 0.875])
+    assert list(counts.y) == [4, 3, 2, 3] and sum(counts.y) == CALIBRATION_TRUTH.size
+
+
+def test_target_calibration_skips_empty_bins_and_pools_like_a_flat_vector():
+    fig = plots.target_calibration(CALIBRATION_TRUTH, CALIBRATION_PROBS, n_bins=10)
+    # 0.0 0.05 | 0.1 | 0.2 0.25 | 0.3 | 0.4 | - | 0.6 | 0.7 | 0.8 | 0.9 1.0: a value on an edge opens its bin
+    assert list(fig.data[2].y) == [2, 1, 2, 1, 1, 0, 1, 1, 1, 2]
+    assert len(fig.data[1].x) == 9  # the empty bin [0.5, 0.6) gets a bar of 0 but no point
+    edge = plots.target_calibration([1, 0], [0.57, 0.56], n_bins=100)
+    assert list(np.nonzero(edge.data[2].y)[0]) == [56, 57]
+    flat = plots.target_calibration(CALIBRATION_TRUTH.ravel().astype(bool), CALIBRATION_PROBS.ravel(), n_bins=10)
+    np.testing.assert_allclose(flat.data[1].y, fig.data[1].y)
+    np.testing.assert_allclose(flat.data[1].x, fig.data[1].x)
+    # one bin: a single point at the overall mean probability and the overall fraction of targets
+    one = plots.target_calibration(CALIBRATION_TRUTH, CALIBRATION_PROBS, n_bins=1)
+    np.testing.assert_allclose(one.data[1].x, [CALIBRATION_PROBS.mean()])
+    np.testing.assert_allclose(one.data[1].y, [CALIBRATION_TRUTH.mean()])
+
+
+@pytest.mark.parametrize(
+    "truth, probs, n_bins, message",
+    [
+        (CALIBRATION_TRUTH, CALIBRATION_PROBS[:, :3], 10, r"shape \(3, 3\) but true_targets has shape \(3, 4\)"),
+        (CALIBRATION_TRUTH[None], CALIBRATION_PROBS[None], 10, r"\(n_experiments, d\) or \(d,\)"),
+        (np.zeros((0, 4)), np.zeros((0, 4)), 10, "empty"),
+        (CALIBRATION_TRUTH * 2, CALIBRATION_PROBS, 10, "0/1"),
+        (CALIBRATION_TRUTH, CALIBRATION_PROBS + 0.5, 10, r"\[0, 1\]"),
+        (CALIBRATION_TRUTH, np.where(CALIBRATION_PROBS > 0.5, np.nan, CALIBRATION_PROBS), 10, "finite"),
+        (CALIBRATION_TRUTH, CALIBRATION_PROBS, 0, "n_bins"),
+        (CALIBRATION_TRUTH, CALIBRATION_PROBS, 2.5, "n_bins"),
+    ],
+)
+def test_target_calibration_rejects_bad_input_with_a_clear_error(truth, probs, n_bins, message):
+    with pytest.raises(MetaCaDIInputError, match=message):
+        plots.target_calibration(truth, probs, n_bins=n_bins)
