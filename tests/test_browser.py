@@ -1,7 +1,7 @@
 """The served explorer in a real headless Chromium: training finishes, the support-size slider
-re-adapts the target chart, the edge-probability threshold redraws the posterior graph, the what-if
-view follows its do-variable and value, the views stack at 1000 px, a density change restarts
-training and updates the edge view."""
+re-adapts the target chart and moves the marker of the accuracy-vs-support-size curve, the
+edge-probability threshold redraws the posterior graph, the what-if view follows its do-variable
+and value, the views stack at 1000 px, a density change restarts training and updates the edge view."""
 
 from __future__ import annotations
 
@@ -79,6 +79,35 @@ def whatif_means(snap: dict) -> tuple[list[float], list[float]]:
     return traces["predicted"]["y"], traces["true"]["y"]
 
 
+#: ``(n) => bool``: plotly has drawn ``n`` scatter traces (SVG groups) in the support-size curve.
+SUPPORT_DRAWN_JS = """
+(n) => {
+  const el = window.__explorer.plot('support-curve');
+  return Boolean(el) && el.querySelectorAll('.scatterlayer .trace').length === n;
+}
+"""
+
+#: ``(rows) => bool``: the support-size curve's marker stands at ``rows``.
+SUPPORT_MARKER_AT_JS = """
+(rows) => {
+  const s = window.__explorer.snapshot('support-curve');
+  const marker = s && s.traces.find((t) => t.name === 'current support');
+  return Boolean(marker && marker.x && marker.x[0] === rows && marker.x[1] === rows);
+}
+"""
+
+CURVE_NAMES = ("MetaCaDI", "shift score (floor)", "oracle (ceiling)")
+
+
+def support_curves(snap: dict) -> dict[str, list[list[float]]]:
+    """Each curve's y values in the support-curve figure, AUROC panel first, then AUPRC."""
+    curves: dict[str, list[list[float]]] = {}
+    for trace in snap["traces"]:
+        if trace["name"] in CURVE_NAMES:
+            curves.setdefault(trace["name"], []).append(trace["y"])
+    return curves
+
+
 def drawn_edges(snap: dict) -> list[dict]:
     return [t for t in snap["traces"] if t["name"] in EDGE_KINDS]
 
@@ -111,6 +140,21 @@ def test_explorer_in_chromium(browser_ready, tmp_path):
             before = snapshot(page, "targets")
             assert len(bar_heights(before)) == 8
 
+            # 1b. the accuracy-vs-support-size curve of the trained model, floor and ceiling beside
+            #     it, rendered, with its marker at the slider's 10 rows
+            page.wait_for_function(
+                "() => { const s = window.__explorer.snapshot('support-curve'); return s && s.title.includes('after 40/40 steps'); }",
+                timeout=UPDATE_TIMEOUT_MS,
+            )
+            page.wait_for_function(SUPPORT_MARKER_AT_JS, arg=10, timeout=UPDATE_TIMEOUT_MS)
+            curve_before = snapshot(page, "support-curve")
+            curves = support_curves(curve_before)
+            assert set(curves) == set(CURVE_NAMES), curve_before["traces"]
+            for name, panels in curves.items():
+                assert len(panels) == 2 and all(len(y) == 7 for y in panels), name
+                assert all(0.0 <= v <= 1.0 for y in panels for v in y), name
+            page.wait_for_function(SUPPORT_DRAWN_JS, arg=len(curve_before["traces"]), timeout=UPDATE_TIMEOUT_MS)
+
             # 2. support size 10 -> 100 with the keyboard on the slider handle: only adaptation runs
             handle = page.locator(".support-size .noUi-handle")
             handle.focus()
@@ -122,6 +166,10 @@ def test_explorer_in_chromium(browser_ready, tmp_path):
             after = snapshot(page, "targets")
             assert bar_heights(after) != bar_heights(before), "the target probabilities did not change with the support size"
             assert all(0.0 <= p <= 1.0 for p in bar_heights(after))
+            # the curve's marker follows the slider; the curves themselves are not recomputed
+            page.wait_for_function(SUPPORT_MARKER_AT_JS, arg=100, timeout=UPDATE_TIMEOUT_MS)
+            curve_after = snapshot(page, "support-curve")
+            assert support_curves(curve_after) == curves and curve_after["title"] == curve_before["title"]
             expect(trained).to_be_visible()  # no retraining was triggered
             page.screenshot(path=str(tmp_path / "explorer-support-100.png"), full_page=True)
 
@@ -187,7 +235,7 @@ def test_explorer_in_chromium(browser_ready, tmp_path):
             page.set_viewport_size({"width": 1000, "height": 1150})
             page.wait_for_timeout(1500)
             widths = page.evaluate(PLOT_WIDTHS_JS)
-            assert set(widths) >= {"truth", "posterior", "heatmap", "targets", "whatif"}, widths
+            assert set(widths) >= {"truth", "posterior", "heatmap", "targets", "whatif", "support-curve"}, widths
             assert min(widths.values()) >= 400, widths
             page.screenshot(path=str(tmp_path / "explorer-1000px.png"), full_page=True)
             page.set_viewport_size({"width": 1500, "height": 1150})

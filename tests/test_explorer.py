@@ -1,5 +1,6 @@
 """The explorer's logic without a browser: training in the background, closed-form re-adaptation,
-cancellation on system changes, errors shown on the page, the what-if view."""
+cancellation on system changes, errors shown on the page, the what-if view, the accuracy-vs-support-size
+curve."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `widgets` lives next to `metacadi`
 
@@ -51,8 +53,9 @@ def test_training_publishes_every_view(trained):
     assert not trained.progress.visible
     assert "Trained" in trained.status.object
     assert [figure_role(p) for p in (trained.truth_pane, trained.posterior_pane, trained.heatmap_pane,
-                                     trained.target_pane, trained.curve_pane, trained.whatif_pane)] == [
-        "truth", "posterior", "heatmap", "targets", "training", "whatif"]
+                                     trained.target_pane, trained.curve_pane, trained.whatif_pane,
+                                     trained.support_pane)] == [
+        "truth", "posterior", "heatmap", "targets", "training", "whatif", "support-curve"]
     heat = trained.heatmap_pane.object.data[0]
     np.testing.assert_allclose(heat.z[0][1], fit.model.edge_probs_.iloc[0, 1])
     assert len(trained.curve_pane.object.data[0].y) == SMALL["n_steps"]
@@ -285,3 +288,73 @@ def test_whatif_range_and_default_intervention():
     truth = system.true_intervention(name, value, 50)
     assert system.true_intervention(name, value, 50) is truth  # cached
     np.testing.assert_allclose(truth[name], value)
+
+
+def test_support_curve_sizes_are_capped_by_the_rows_of_an_experiment():
+    from widgets.explorer import support_curve_sizes
+
+    assert support_curve_sizes(100) == (2, 3, 5, 10, 20, 50, 100)
+    assert support_curve_sizes(30) == (2, 3, 5, 10, 20, 30)
+    assert support_curve_sizes(2) == (2,)
+
+
+def test_support_curve_is_adapt_many_per_size_and_the_slider_only_moves_its_marker(trained, monkeypatch):
+    from metacadi import metrics
+    from metacadi.model import MetaCaDI
+    from metacadi.reference_scores import scm_oracle_scores, shift_scores
+    from widgets.explorer import CEILING_CURVE, FLOOR_CURVE, MODEL_CURVE
+
+    fit, run, errors_before = trained.fit, trained.run, len(trained.errors)
+    system = fit.system
+    steps = len(fit.model.history_)
+    weights = {name: value.clone() for name, value in fit.model.network_.state_dict().items()}
+    view = trained.support_view
+    assert view is not None and view.system is system and view.curve is not None
+    curve = view.curve
+    assert curve.sizes == system.curve_sizes == (2, 3, 5, 10, 20, 50, 100)
+
+    # one support size computed directly: adapt_many on the first n rows of every batch experiment
+    n = 5
+    k = curve.sizes.index(n)
+    posteriors = fit.model.adapt_many(list(system.batch_rows[:, :n]), seed=0)
+    probs = np.stack([posterior.target_probs.to_numpy() for posterior in posteriors])
+    assert probs.shape == system.batch_targets.shape == (8, 4)
+    assert curve.auroc[k] == metrics.target_auroc(system.batch_targets, probs)
+    assert curve.auprc[k] == metrics.target_auprc(system.batch_targets, probs)
+    # the floor and the ceiling at that size are metacadi.reference_scores' scores
+    observational = [task.data for task in system.protocol.train.observational()]
+    floor = shift_scores(observational, list(system.batch_rows[:, :n]))
+    oracle = scm_oracle_scores(system.protocol.scm, list(system.batch_rows[:, :n]))
+    assert view.curves[FLOOR_CURVE].auroc[k] == pytest.approx(metrics.target_auroc(system.batch_targets, floor), abs=1e-12)
+    assert view.curves[CEILING_CURVE].auroc[k] == pytest.approx(metrics.target_auroc(system.batch_targets, oracle), abs=1e-12)
+    assert view.curves[CEILING_CURVE].auroc[-1] >= view.curves[FLOOR_CURVE].auroc[-1]  # the oracle explains descendants away
+
+    # the figure draws the curves (AUROC left on x, AUPRC right on x2) and the caption reads them
+    def traces(name: str) -> dict:
+        return {t.xaxis: t for t in trained.support_pane.object.data if t.name == name}
+
+    fig = trained.support_pane.object
+    assert fig.layout.meta == "support-curve"
+    np.testing.assert_allclose(traces(MODEL_CURVE)["x"].y, curve.auroc)
+    np.testing.assert_allclose(traces(MODEL_CURVE)["x2"].y, curve.auprc)
+    assert set(traces(FLOOR_CURVE)) == set(traces(CEILING_CURVE)) == {"x", "x2"}
+    assert "beats the floor at" in trained.support_caption.object and "ceiling" in trained.support_caption.object
+    # the metrics table agrees with the curve at a size on it (the same batch, the same seed)
+    trained.support_size = n
+    assert trained._target_metrics["target_auroc"] == curve.auroc[k]
+
+    # the support-size slider moves the marker only: no retraining, no new curve
+    def boom(*args, **kwargs):
+        raise AssertionError("the support-size curve retrained the model")
+
+    monkeypatch.setattr(MetaCaDI, "fit", boom)
+    for support in (7, 50, 2):
+        trained.support_size = support
+        assert [list(t.x) for t in traces("current support").values()] == [[support, support]] * 2
+        assert trained.support_view.curve is curve
+        np.testing.assert_allclose(traces(MODEL_CURVE)["x"].y, curve.auroc)
+    assert trained.fit is fit and trained.run is run and len(fit.model.history_) == steps
+    for name, value in fit.model.network_.state_dict().items():
+        assert torch.equal(value, weights[name]), name
+    assert len(trained.errors) == errors_before
+    trained.support_size = 10

@@ -23,6 +23,18 @@ Two kinds of control, two costs:
   ``do`` distribution. One redraw costs tens of milliseconds (fewer samples for large systems, see
   :func:`whatif_sample_count`), so it runs in the callback; while the model trains, each
   published model's what-if figure is built in the training thread with the posterior views.
+* The **accuracy-vs-support-size** view plots the Intv-AUROC and Intv-AUPRC of the current model
+  over the batch of new experiments against the number of rows used for adaptation
+  (:data:`SUPPORT_CURVE_SIZES`, capped by the rows of an experiment), beside the non-causal
+  shift-score floor and the oracle ceiling that knows the true graph and mechanisms
+  (:mod:`metacadi.reference_scores`; the explorer simulates the system, so it knows both). The
+  model's curve costs one batched ``model.adapt_many`` per support size (about 0.2-0.3 s at the
+  default 8 variables and 16 experiments): for models published mid-training the metrics worker
+  computes it, at most every ``support_interval`` seconds (for every published model it slowed
+  training by about a third), for the final model the training thread, which caches it with the
+  other views. The floor and ceiling do not
+  depend on the model and are computed once per system. The support-size slider only moves the
+  curve's marker.
 
 Everything lives in one :class:`Explorer` instance per browser session (no module-level model).
 Model work runs off the UI thread; results reach the page through the Bokeh document's
@@ -40,6 +52,7 @@ Environment variables (read only when served) shrink the default system for demo
 from __future__ import annotations
 
 import copy
+import dataclasses
 import html
 import itertools
 import logging
@@ -63,6 +76,7 @@ import torch
 
 from metacadi import metrics, plots
 from metacadi.model import MetaCaDI
+from metacadi.reference_scores import gaussian_llr, shift_scores, to_unit_interval
 from metacadi.scm import random_intervention
 from metacadi.tasks import make_meta_protocol
 from metacadi.whatif import predict_intervention, true_intervention
@@ -92,7 +106,13 @@ METRIC_HELP = {
 }
 
 #: ``layout.meta`` of each figure, so a page script can find a plot by its role.
-FIGURE_ROLES = ("truth", "posterior", "heatmap", "targets", "training", "whatif")
+FIGURE_ROLES = ("truth", "posterior", "heatmap", "targets", "training", "whatif", "support-curve")
+
+#: Support sizes of the accuracy-vs-support-size curve; sizes above the rows of a new experiment
+#: are dropped and that row count is added as the last point (:func:`support_curve_sizes`).
+SUPPORT_CURVE_SIZES = (2, 3, 5, 10, 20, 50, 100)
+#: Names of the curves (legend entries and keys of :meth:`ExplorerSystem.reference_curves`).
+MODEL_CURVE, FLOOR_CURVE, CEILING_CURVE = "MetaCaDI", "shift score (floor)", "oracle (ceiling)"
 
 #: Half-width of the what-if value slider in standard deviations of the variable, and the default
 #: value's distance from the mean (far enough for the effect on the descendants to show).
@@ -110,6 +130,141 @@ def whatif_sample_count(n_variables: int, n_samples: int = 2000, reference: int 
     if d <= reference:
         return n
     return min(n, max(int(least), int(n * (reference / d) ** 2)))
+
+
+def support_curve_sizes(pool_rows: int) -> tuple[int, ...]:
+    """The support sizes of the accuracy-vs-support-size curve for new experiments of
+    ``pool_rows`` rows: :data:`SUPPORT_CURVE_SIZES` up to ``pool_rows``, then ``pool_rows``
+    itself, so that the curve spans the support-size slider."""
+    pool_rows = int(pool_rows)
+    sizes = [n for n in SUPPORT_CURVE_SIZES if n <= pool_rows]
+    if pool_rows >= 2 and pool_rows not in sizes:
+        sizes.append(pool_rows)
+    return tuple(sizes)
+
+
+@dataclass(frozen=True, eq=False)
+class SupportCurve:
+    """Intv-AUROC and Intv-AUPRC of one scorer over a batch of new experiments, per support size."""
+
+    sizes: tuple[int, ...]
+    auroc: tuple[float, ...]
+    auprc: tuple[float, ...]
+
+    @classmethod
+    def score(cls, sizes: Sequence[int], targets: np.ndarray, probs_by_size: Sequence[np.ndarray]) -> "SupportCurve":
+        """The curve of ``probs_by_size[k]`` ``(T, d)`` (the scores at ``sizes[k]`` rows) against
+        the true ``targets`` ``(T, d)``, pooled over the ``T`` experiments as in the metrics table."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nan (one class) is drawn as a gap
+            values = [metrics.target_metrics(targets, probs) for probs in probs_by_size]
+        return cls(
+            tuple(int(n) for n in sizes),
+            tuple(float(v["target_auroc"]) for v in values),
+            tuple(float(v["target_auprc"]) for v in values),
+        )
+
+
+def support_curve_figure(
+    curves: dict[str, SupportCurve],
+    support: int,
+    *,
+    chance: float | None = None,
+    title: str | None = None,
+    note: str | None = None,
+    height: int = 360,
+) -> go.Figure:
+    """Intv-AUROC (left) and Intv-AUPRC (right) against the support size, one line per curve
+    (MetaCaDI blue, the shift-score floor grey, the oracle ceiling red), on a log axis. Two traces
+    named ``"current support"`` mark ``support`` rows (a vertical line in each panel); ``chance``
+    (the fraction of variables that are targets) draws the chance levels, 0.5 and ``chance``.
+    ``note`` is written in the middle of the figure (e.g. while the model's curve is pending)."""
+    from plotly.subplots import make_subplots
+
+    styles = {
+        MODEL_CURVE: dict(color=plots.BAR_COLOR, width=3),
+        FLOOR_CURVE: dict(color="#7f7f7f", width=2, dash="dash"),
+        CEILING_CURVE: dict(color=plots.TRUE_COLOR, width=2, dash="dot"),
+    }
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Intv-AUROC", "Intv-AUPRC"), horizontal_spacing=0.09)
+    sizes = sorted({n for curve in curves.values() for n in curve.sizes} | {int(support)})
+    for name in sorted(curves, key=lambda n: list(styles).index(n) if n in styles else len(styles)):
+        curve = curves[name]
+        for col, values in ((1, curve.auroc), (2, curve.auprc)):
+            fig.add_trace(go.Scatter(
+                x=list(curve.sizes), y=[v if np.isfinite(v) else None for v in values], mode="lines+markers",
+                name=name, legendgroup=name, showlegend=col == 1, line=styles.get(name, {}), marker=dict(size=7),
+                hovertemplate=f"{name}: %{{y:.3f}} with %{{x}} rows<extra></extra>",
+            ), row=1, col=col)
+    if chance is not None:
+        for col, level in ((1, 0.5), (2, float(chance))):
+            fig.add_trace(go.Scatter(
+                x=[sizes[0], sizes[-1]], y=[level, level], mode="lines", name="chance", legendgroup="chance",
+                showlegend=col == 1, line=dict(color="#bbbbbb", width=1, dash="dot"),
+                hovertemplate=f"chance: {level:.2f}<extra></extra>",
+            ), row=1, col=col)
+    for col in (1, 2):
+        fig.add_trace(go.Scatter(
+            x=[int(support), int(support)], y=[0.0, 1.0], mode="lines", name="current support",
+            legendgroup="current support", showlegend=col == 1, line=dict(color="#333333", width=1.5, dash="dashdot"),
+            hovertemplate=_marker_hover(support),
+        ), row=1, col=col)
+    low, high = np.log10(sizes[0] / 1.15), np.log10(sizes[-1] * 1.15)
+    fig.update_xaxes(
+        type="log", range=[low, high], tickvals=[n for n in sizes if n in SUPPORT_CURVE_SIZES or n == sizes[-1]],
+        title_text="rows used for adaptation", showgrid=True, gridcolor="#eeeeee", zeroline=False,
+    )
+    fig.update_yaxes(range=[0.0, 1.03], showgrid=True, gridcolor="#eeeeee", zeroline=False)
+    fig.update_layout(
+        title=title, height=height, meta="support-curve", plot_bgcolor="white",
+        margin=dict(l=10, r=10, t=60 if title else 30, b=80),
+        legend=dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0),
+    )
+    if note:
+        fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                           font=dict(size=13, color="#666666"), bgcolor="rgba(255,255,255,0.8)")
+    return fig
+
+
+def _marker_hover(support: int) -> str:
+    return f"support-size slider: {int(support)} rows<extra></extra>"
+
+
+def with_support_marker(figure: go.Figure, support: int) -> go.Figure:
+    """A copy of a :func:`support_curve_figure` with its marker at ``support`` rows. The copy
+    skips plotly's validation (the figure was validated when it was built): about 5 ms instead of
+    about 30 ms with validation, or 35 ms for a new figure."""
+    spec = figure.to_dict()
+    for trace in spec["data"]:
+        if trace.get("name") == "current support":
+            trace["x"] = [int(support), int(support)]
+            trace["hovertemplate"] = _marker_hover(support)
+    return go.Figure(spec, _validate=False)
+
+
+def support_curve_caption(curves: dict[str, SupportCurve]) -> str:
+    """One line on what to look for in :func:`support_curve_figure`, with this system's numbers:
+    at how many support sizes MetaCaDI's Intv-AUROC beats the floor, and how far below the ceiling."""
+    lead = ("Look for blue (MetaCaDI) above grey (shift score: marginal shifts only, so descendants score "
+            "too) and close to red (oracle: true graph and mechanisms)")
+    model, floor, ceiling = curves.get(MODEL_CURVE), curves.get(FLOOR_CURVE), curves.get(CEILING_CURVE)
+    if model is None:
+        return lead + "; the blue curve follows the first trained model."
+    facts = []
+    if floor is not None:
+        pairs = [(n, m > f) for n, m, f in zip(model.sizes, model.auroc, floor.auroc) if np.isfinite(m) and np.isfinite(f)]
+        above = [n for n, beats in pairs if beats]
+        where = f" ({', '.join(map(str, above))} rows)" if 0 < len(above) < len(pairs) else ""
+        facts.append(f"beats the floor at {len(above)} of {len(pairs)} support sizes{where}")
+    if ceiling is not None:
+        gaps = [c - m for m, c in zip(model.auroc, ceiling.auroc) if np.isfinite(m) and np.isfinite(c)]
+        if gaps and min(gaps) >= 0:
+            facts.append(f"is {min(gaps):.2f}–{max(gaps):.2f} below the ceiling")
+        elif gaps and max(gaps) > 0:
+            facts.append(f"is at most {max(gaps):.2f} below the ceiling (above it at some sizes)")
+        elif gaps:
+            facts.append("reaches the ceiling at every size")
+    return lead + (" — here its Intv-AUROC " + " and ".join(facts) + "." if facts else ".")
 
 
 def _round_step(span: float) -> float:
@@ -163,6 +318,7 @@ class ExplorerSystem:
       ``pool_rows`` rows each, for the Intv-AUROC/AUPRC at any support size (first ``n`` rows).
     * ``positions``: node layout of the true graph, shared by the truth and posterior drawings.
     * :meth:`experiment`: the new experiment the user configures, cached per (targets, seed).
+    * :meth:`reference_curves`: the floor and ceiling of the accuracy-vs-support-size curve.
     """
 
     def __init__(self, spec: SystemSpec, pool_rows: int = 100, n_batch: int | None = None) -> None:
@@ -188,7 +344,40 @@ class ExplorerSystem:
         self.data_mean, self.data_std = pooled.mean(0), pooled.std(0) + 1e-6
         self._experiments: dict[tuple[tuple[str, ...], int], NewExperiment] = {}
         self._truths: OrderedDict[tuple[str, float, int], pd.DataFrame] = OrderedDict()
+        self.curve_sizes = support_curve_sizes(self.pool_rows)
+        self._references: dict[str, SupportCurve] | None = None
         self._lock = threading.Lock()
+
+    def reference_curves(self) -> dict[str, SupportCurve]:
+        """Floor and ceiling of the accuracy-vs-support-size curve over the batch of new
+        experiments (the first ``n`` rows of each, ``n`` in ``curve_sizes``), computed once:
+
+        * ``FLOOR_CURVE``: :func:`~metacadi.reference_scores.shift_scores` against the pooled
+          observational meta-training rows (no causal model);
+        * ``CEILING_CURVE``: the oracle of :func:`~metacadi.reference_scores.scm_oracle_scores`
+          (the true mechanisms and noise scales). Its residuals are row-wise, so they are computed
+          once for the whole pool and each support size scores its first ``n`` rows with the same
+          :func:`~metacadi.reference_scores.gaussian_llr` and ``to_unit_interval`` (one pass
+          through the mechanisms instead of one per experiment and size).
+        """
+        with self._lock:
+            if self._references is not None:
+                return self._references
+        sizes, targets, rows = self.curve_sizes, self.batch_targets, self.batch_rows
+        curves: dict[str, SupportCurve] = {}
+        observational = [task.data for task in self.protocol.train.observational()]
+        if observational:
+            floor = [shift_scores(observational, list(rows[:, :n])) for n in sizes]
+            curves[FLOOR_CURVE] = SupportCurve.score(sizes, targets, floor)
+        scm = self.protocol.scm
+        n_tasks, n_rows, d = rows.shape
+        flat = rows.reshape(n_tasks * n_rows, d)
+        residuals = ((flat - scm.mechanism_values(flat)) / scm.noise_scales).reshape(n_tasks, n_rows, d)
+        ceiling = [np.stack([to_unit_interval(gaussian_llr(e[:n])) for e in residuals]) for n in sizes]
+        curves[CEILING_CURVE] = SupportCurve.score(sizes, targets, ceiling)
+        with self._lock:
+            self._references = curves
+        return curves
 
     def value_range(self, name: str) -> tuple[float, float, float]:
         """``(start, end, step)`` of the what-if value slider of variable ``name``: its mean in the
@@ -301,6 +490,48 @@ class PosteriorViews:
     threshold: float  # edge-probability threshold the graph was drawn with
     whatif: go.Figure | None = None  # the what-if figure, for the intervention in ``whatif_key``
     whatif_key: tuple[str, float] | None = None
+    support: SupportView | None = None  # the accuracy-vs-support-size view of this model
+
+
+@dataclass(frozen=True, eq=False)
+class SupportView:
+    """The accuracy-vs-support-size figure of one system and model, with its caption.
+
+    ``curve`` is the model's (``None``: the floor and ceiling only, before the first posterior);
+    ``curves`` every curve drawn. The figure is built off the UI thread; the support-size slider
+    only moves its marker (:meth:`at`, a copy of the figure with the two ``"current support"``
+    traces moved, a few milliseconds instead of tens for a new figure)."""
+
+    system: ExplorerSystem
+    curve: SupportCurve | None
+    curves: dict[str, SupportCurve]
+    title: str
+    note: str | None
+    figure: go.Figure
+    caption: str
+
+    @classmethod
+    def build(cls, system: ExplorerSystem, curve: SupportCurve | None, support: int, title: str,
+              note: str | None = None) -> "SupportView":
+        curves = dict(system.reference_curves())
+        if curve is not None:
+            curves[MODEL_CURVE] = curve
+        figure = support_curve_figure(
+            curves, support, chance=float(np.mean(system.batch_targets)), title=title, note=note
+        )
+        return cls(system, curve, curves, title, note, figure, support_curve_caption(curves))
+
+    @property
+    def marker(self) -> int | None:
+        """The support size the figure's marker shows now."""
+        trace = next((t for t in self.figure.data if t.name == "current support"), None)
+        return None if trace is None else int(trace.x[0])
+
+    def at(self, support: int) -> "SupportView":
+        """This view with its marker at ``support`` rows (the same view when it is there already)."""
+        if self.marker == int(support):
+            return self
+        return dataclasses.replace(self, figure=with_support_marker(self.figure, int(support)))
 
 
 def _placeholder(message: str, role: str, height: int) -> go.Figure:
@@ -341,6 +572,10 @@ class Explorer(param.Parameterized):
         n_metric_graphs: posterior graph samples behind E-SHD.
         whatif_samples: samples per what-if redraw up to 10 variables (fewer above, see
             :func:`whatif_sample_count`).
+        support_interval: least time (s) between two accuracy-vs-support-size curves of models
+            published mid-training (each costs about 0.3 s of CPU that training would otherwise
+            get: on every published model it slowed training by about a third on a busy 2-core
+            machine); the final model always gets its curve.
         autostart: start meta-training at once (tests may start it themselves).
         cache_size: trained systems kept per session, so returning to one needs no retraining.
     """
@@ -370,6 +605,7 @@ class Explorer(param.Parameterized):
         metrics_delay: float = 0.15,
         n_metric_graphs: int = 100,
         whatif_samples: int = 2000,
+        support_interval: float = 3.0,
         autostart: bool = True,
         cache_size: int = 4,
         **params: Any,
@@ -385,6 +621,7 @@ class Explorer(param.Parameterized):
         self.metrics_delay = float(metrics_delay)
         self.n_metric_graphs = int(n_metric_graphs)
         self.whatif_samples = int(whatif_samples)
+        self.support_interval = float(support_interval)
         self.cache_size = int(cache_size)
         self.param.support_size.bounds = (2, self.pool_rows)
 
@@ -405,6 +642,8 @@ class Explorer(param.Parameterized):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metacadi-explorer-metrics")
         self._closed = False
         self.target_probs: pd.Series | None = None
+        self.support_view: SupportView | None = None  # the one on the page
+        self._support_requested = -float("inf")  # when a mid-training model's curve was last requested
         self._shown_system: ExplorerSystem | None = None
 
         doc = pn.state.curdoc
@@ -445,7 +684,8 @@ class Explorer(param.Parameterized):
             "graph_family": "Erdős–Rényi: edges drawn independently; scale-free: a few hubs with many children.",
             "intervention": "Hard: the target is set independently of its parents; soft: its mechanism is perturbed.",
             "off_target_rate": "Chance that an experiment also hits a variable it did not aim at.",
-            "support_size": "Rows of the new experiment used by the closed-form adaptation (no retraining).",
+            "support_size": "Rows of the new experiment used by the closed-form adaptation (no retraining); "
+                            "the accuracy-vs-support-size view marks it.",
             "targets": "Variables the new experiment intervenes on; empty draws one at random.",
             "experiment_seed": "Draws another intervention and other rows for the same targets.",
             "edge_threshold": "The posterior graph draws every edge with P(i → j) at or above this value.",
@@ -468,6 +708,8 @@ class Explorer(param.Parameterized):
         self.target_pane = plot("targets", 340)
         self.curve_pane = plot("training", 300)
         self.whatif_pane = plot("whatif", 340)
+        self.support_pane = plot("support-curve", 360, "building the system…")
+        self.support_caption = pn.pane.Markdown("", css_classes=["legend-note", "support-caption"], sizing_mode="stretch_width")
         self.metrics_pane = pn.pane.HTML("", css_classes=["metrics"], min_width=320, sizing_mode="stretch_width")
         self.progress = pn.indicators.Progress(
             value=-1, max=max(self.n_steps, 1), active=True, bar_color="primary",
@@ -526,11 +768,20 @@ class Explorer(param.Parameterized):
             ),
             sizing_mode="stretch_width", css_classes=["whatif"],
         )
+        # The accuracy-vs-support-size view spans the views column too: its two panels (AUROC,
+        # AUPRC) keep about 300 px each in the 680 px a 1000 px window leaves them.
+        support = pn.Column(
+            pn.pane.Markdown("### Accuracy vs. support size · the current model adapted to the batch of new experiments"),
+            self.support_pane,
+            self.support_caption,
+            sizing_mode="stretch_width", css_classes=["support-curve"],
+        )
         views = pn.Column(
             self.alert,
             pair(self.truth_pane, self.posterior_pane),
             pair(self.heatmap_pane, self.target_pane),
             pair(self.metrics_pane, self.curve_pane),
+            support,
             whatif,
             sizing_mode="stretch_width",
         )
@@ -652,6 +903,10 @@ class Explorer(param.Parameterized):
         self.heatmap_pane.object = _placeholder("meta-training…", "heatmap", 400)
         self.target_pane.object = _placeholder("waiting for the first posterior…", "targets", 340)
         self.whatif_pane.object = _placeholder("waiting for the first posterior…", "whatif", 340)
+        self.support_pane.object = _placeholder("building the system…", "support-curve", 360)
+        self.support_caption.object = ""
+        self.support_view = None
+        self._support_requested = -float("inf")  # the new system's first model gets its curve at once
         run.thread = threading.Thread(
             target=self._train, args=(run, previous), name=f"metacadi-explorer-train-{run.generation}", daemon=True
         )
@@ -673,6 +928,8 @@ class Explorer(param.Parameterized):
                 return
             system = self._system(run.spec)
             self._dispatch("Showing the system", self._show_system, run, system)
+            references = self.support_view_of(system, None)  # floor and ceiling, built off the UI thread
+            self._dispatch("Showing the floor and ceiling", self._show_references, run, references)
             model = self._model(run.spec)
             last_publish = [-float("inf")]
 
@@ -731,7 +988,76 @@ class Explorer(param.Parameterized):
         whatif = None
         if key[0] in system.names:  # otherwise the controls still name the previous system's variables
             whatif = self.whatif_figure(fit, *key)
-        return PosteriorViews(graph, heatmap, curve, graph_metrics, threshold, whatif, key if whatif is not None else None)
+        # The final model's curve is built here (training is over) and cached with its views; a
+        # model published mid-training gets its curve from the metrics worker (see _apply_fit),
+        # so that the ~0.3 s it costs does not hold up the training.
+        support = self.support_view_of(system, fit) if fit.done else None
+        return PosteriorViews(
+            graph, heatmap, curve, graph_metrics, threshold, whatif, key if whatif is not None else None, support
+        )
+
+    @staticmethod
+    def model_support_curve(fit: FitState) -> SupportCurve:
+        """Intv-AUROC/AUPRC of the target probabilities ``fit.model`` adapts to the batch of new
+        experiments, at each support size of ``fit.system.curve_sizes``: one batched
+        ``model.adapt_many`` per size on the first ``n`` rows of every experiment, seeded like the
+        metrics table (so at a size on the curve the two agree). Closed form, no retraining."""
+        system = fit.system
+        probs = []
+        with torch.inference_mode():
+            for n in system.curve_sizes:
+                posteriors = fit.model.adapt_many(list(system.batch_rows[:, :n]), seed=0)
+                probs.append(np.stack([posterior.target_probs.to_numpy() for posterior in posteriors]))
+        return SupportCurve.score(system.curve_sizes, system.batch_targets, probs)
+
+    def support_view_of(self, system: ExplorerSystem, fit: FitState | None) -> SupportView:
+        """The accuracy-vs-support-size view of ``system``: ``fit``'s curve
+        (:meth:`model_support_curve`) beside the floor and ceiling, or these alone without a fit;
+        its marker at the support-size slider's value now (built off the UI thread)."""
+        n_experiments = len(system.batch_targets)
+        support = min(int(self.support_size), system.pool_rows)
+        if fit is None:
+            return SupportView.build(system, None, support, f"{n_experiments} new experiments",
+                                     note="MetaCaDI: waiting for the first posterior…")
+        title = f"{n_experiments} new experiments · model after {fit.step}/{fit.n_steps} steps"
+        return SupportView.build(system, self.model_support_curve(fit), support, title)
+
+    def _show_support(self, view: SupportView) -> None:
+        """Put ``view`` on the page, with its marker moved if the slider moved since it was built."""
+        view = view.at(min(int(self.support_size), view.system.pool_rows))
+        self.support_pane.object = view.figure
+        self.support_caption.object = view.caption
+        self.support_view = view
+
+    def _compute_support(self, fit: FitState) -> None:
+        """The accuracy-vs-support-size view of a model published mid-training (metrics worker
+        thread); of the latest one when a later model of the same system has been published
+        meanwhile, skipped when that is the final model (its views carry their own curve)."""
+        latest = self.fit
+        if self._closed or latest is None or latest.system is not fit.system or latest.done:
+            return
+        fit = latest
+        try:
+            view = self.support_view_of(fit.system, fit)
+        except Exception as error:  # noqa: BLE001
+            self._dispatch("Computing the support-size curve", self._show_error, "Computing the support-size curve", error)
+            return
+        self._dispatch("Showing the support-size curve", self._apply_support, fit, view)
+
+    def _apply_support(self, fit: FitState, view: SupportView) -> None:
+        if fit is self.fit:
+            self._show_support(view)
+
+    def _move_support_marker(self, system: ExplorerSystem) -> None:
+        """Move the marker of the view on the page to the support-size slider's value (a copy of
+        the figure with the marker elsewhere; nothing is recomputed)."""
+        view = self.support_view
+        if view is None or view.system is not system:
+            return
+        moved = view.at(min(int(self.support_size), system.pool_rows))
+        if moved is not view:
+            self.support_pane.object = moved.figure
+            self.support_view = moved
 
     @staticmethod
     def _graph_figure(fit: FitState, edge_probs: pd.DataFrame, threshold: float) -> go.Figure:
@@ -834,6 +1160,12 @@ class Explorer(param.Parameterized):
         if self.status.object == "Building the system…":
             self.status.object = f"Meta-training on {len(system.protocol.train)} experiments…"
 
+    def _show_references(self, run: TrainingRun, references: SupportView) -> None:
+        """The accuracy-vs-support-size view of a new system before its first model: the floor
+        and the ceiling alone (unless a model of that system is shown already)."""
+        if self._current(run) and (self.fit is None or self.fit.system is not references.system):
+            self._show_support(references)
+
     @staticmethod
     def _truth_figure(system: ExplorerSystem, experiment: NewExperiment | None) -> go.Figure:
         """The true graph; with an experiment, its targets red and their descendants light orange."""
@@ -864,6 +1196,18 @@ class Explorer(param.Parameterized):
         else:  # the what-if controls moved while these views were being built
             self._redraw_whatif()
         self._graph_metrics = views.graph_metrics
+        if views.support is not None:
+            self._show_support(views.support)
+        elif not self._closed and time.perf_counter() - self._support_requested >= self.support_interval:
+            self._support_requested = time.perf_counter()
+            self._executor.submit(self._compute_support, fit)
+        if fit.done and views.support is not None and views.support.curve is not None:
+            # the curve's points are the metrics table's values at those sizes: no second batch
+            curve, n_experiments = views.support.curve, len(fit.system.batch_targets)
+            for n, auroc, auprc in zip(curve.sizes, curve.auroc, curve.auprc):
+                self._metrics_cache.setdefault(
+                    (fit.serial, n), {"target_auroc": auroc, "target_auprc": auprc, "n_experiments": n_experiments}
+                )
         if fit.done:
             self.progress.visible = False
             seconds = getattr(fit.model, "fit_seconds_", float("nan"))
@@ -912,6 +1256,7 @@ class Explorer(param.Parameterized):
         self.truth_pane.object = self._truth_figure(system, experiment)
         fig.update_layout(meta="targets")
         self.target_pane.object = fig
+        self._move_support_marker(system)
         true_names = [n for n, hit in zip(system.names, experiment.targets) if hit]
         top = posterior.top_targets(1)
         self._experiment_summary = (
