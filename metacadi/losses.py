@@ -210,7 +210,7 @@ def edge_occam_penalty(expected_edges: torch.Tensor) -> torch.Tensor:
 
 
 def local_edge_gradient(edge_presence_probs: torch.Tensor, order: torch.Tensor, flip_nll: torch.Tensor) -> torch.Tensor:
-    """Surrogate whose gradient in ``theta`` is the exact gradient of the reconstruction (value 0).
+    """Surrogate whose gradient in ``theta`` is the exact gradient of a reconstruction term (value 0).
 
     Under ``q``, edge ``i -> j`` of a graph is ``A_ij = O_ij E_ij`` with ``E_ij ~ Bern(sigmoid
     theta_ij)`` independent of everything else, so for the reconstruction ``L``
@@ -224,6 +224,12 @@ def local_edge_gradient(edge_presence_probs: torch.Tensor, order: torch.Tensor, 
     replaces differentiates ``L`` at the sampled mask value instead, i.e. it measures whether
     a *little* more of input ``i`` would help ``f_j``, which for a nonlinear mechanism says little
     about whether the whole input does.
+
+    What ``L`` covers: in MetaCaDI (:meth:`~metacadi.model.MetaCaDI._objective`) the differences
+    are those of the observational part of the expected reconstruction, each variable's rows
+    weighted by ``1 - p`` (:meth:`~metacadi.likelihood.Likelihood.edge_flip_nll`). The
+    interventional head's dependence on the edge (its ridge fit would have to be redone for every
+    switch) and the HSIC term's are left out; they weigh the rows of likely targets only.
 
     Args:
         edge_presence_probs: ``(d, d)`` ``sigmoid(theta)`` (with gradient).
