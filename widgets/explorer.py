@@ -239,7 +239,10 @@ def with_support_marker(figure: go.Figure, support: int) -> go.Figure:
         if trace.get("name") == "current support":
             trace["x"] = [int(support), int(support)]
             trace["hovertemplate"] = _marker_hover(support)
-    return go.Figure(spec, _validate=False)
+    try:
+        return go.Figure(spec, _validate=False)  # a private plotly option (plotly 5-7)
+    except TypeError:  # a plotly without it: the validated (slower) copy
+        return go.Figure(spec)
 
 
 def support_curve_caption(curves: dict[str, SupportCurve]) -> str:
