@@ -168,7 +168,7 @@ class Likelihood(nn.Module):
         current_sq = ((x - current) / sigma.unsqueeze(1)).pow(2)
         block = max(1, self.flip_block_elements // max(batch * n_rows * d * hidden, 1))
         signed_x = x.unsqueeze(2) * sign.transpose(1, 2).unsqueeze(1)  # (B, n, j, i): ±x_i for edge i -> j
-        b2 = b2.unsqueeze(-1) if b2.dim() == 1 else b2.unsqueeze(-1)  # broadcast against (B, n, j, i)
+        b2 = b2.unsqueeze(-1)  # broadcast against (B, n, j, i)
         out = x.new_empty(batch, d, d)
         for start in range(0, d, block):
             cols = slice(start, start + block)

@@ -76,7 +76,7 @@ import torch
 
 from metacadi import metrics, plots
 from metacadi.model import MetaCaDI
-from metacadi.reference_scores import gaussian_llr, shift_scores, to_unit_interval
+from metacadi.reference_scores import scm_oracle_scores, shift_scores
 from metacadi.scm import random_intervention
 from metacadi.tasks import make_meta_protocol
 from metacadi.whatif import predict_intervention, true_intervention
@@ -358,10 +358,7 @@ class ExplorerSystem:
         * ``FLOOR_CURVE``: :func:`~metacadi.reference_scores.shift_scores` against the pooled
           observational meta-training rows (no causal model);
         * ``CEILING_CURVE``: the oracle of :func:`~metacadi.reference_scores.scm_oracle_scores`
-          (the true mechanisms and noise scales). Its residuals are row-wise, so they are computed
-          once for the whole pool and each support size scores its first ``n`` rows with the same
-          :func:`~metacadi.reference_scores.gaussian_llr` and ``to_unit_interval`` (one pass
-          through the mechanisms instead of one per experiment and size).
+          (the true mechanisms and noise scales).
         """
         with self._lock:
             if self._references is not None:
@@ -372,11 +369,7 @@ class ExplorerSystem:
         if observational:
             floor = [shift_scores(observational, list(rows[:, :n])) for n in sizes]
             curves[FLOOR_CURVE] = SupportCurve.score(sizes, targets, floor)
-        scm = self.protocol.scm
-        n_tasks, n_rows, d = rows.shape
-        flat = rows.reshape(n_tasks * n_rows, d)
-        residuals = ((flat - scm.mechanism_values(flat)) / scm.noise_scales).reshape(n_tasks, n_rows, d)
-        ceiling = [np.stack([to_unit_interval(gaussian_llr(e[:n])) for e in residuals]) for n in sizes]
+        ceiling = [scm_oracle_scores(self.protocol.scm, list(rows[:, :n])) for n in sizes]
         curves[CEILING_CURVE] = SupportCurve.score(sizes, targets, ceiling)
         with self._lock:
             self._references = curves
