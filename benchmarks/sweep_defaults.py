@@ -39,6 +39,7 @@ CANDIDATES: dict[str, dict] = {
     "steps-300": {"n_steps": 300},
     "shared-noise": {"noise_prior_rows": 1e6},
     "straight-through": {"edge_gradient": "straight-through"},
+    "leave-one-out-int": {"int_prediction": "leave-one-out"},
 }
 
 SETTINGS = ("hard", "soft-subtle", "soft-scale", "mlp-sf-soft-subtle", "linear-hard-offtarget")

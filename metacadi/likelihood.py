@@ -192,6 +192,28 @@ class Likelihood(nn.Module):
         return ridge_solve(features.permute(0, 2, 1, 3), x.transpose(1, 2), ridge_lambda)
 
     @staticmethod
+    def fit_intervention_loo(features: torch.Tensor, x: torch.Tensor, ridge_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ridge last layer (eq. 6) and its leave-one-out residuals on the support set.
+
+        Args:
+            features: ``(B, n, d, m + 1)``. x: ``(B, n, d)``.
+        Returns:
+            ``(weights (B, d, m + 1), loo_residuals (B, n, d))``: ``loo_residuals[b, i, j]`` is
+            ``x_ij`` minus the head's prediction of it when row ``i`` is left out of the solve
+            (:func:`~metacadi.ridge.ridge_solve_loo`).
+        """
+        weights, loo = ridge_solve_loo(features.permute(0, 2, 1, 3), x.transpose(1, 2), ridge_lambda)
+        return weights, loo.transpose(1, 2)
+
+    @staticmethod
+    def shrunk_noise_scale(loo_residuals: torch.Tensor, noise_scale: torch.Tensor, prior_rows: float) -> torch.Tensor:
+        """``sigma_tj = sqrt((sum_i e_ij^2 + prior_rows sigma_j^2) / (n + prior_rows))``, ``(B, d)``
+        from leave-one-out residuals ``e`` ``(B, n, d)`` and the shared ``sigma`` ``(d,)``."""
+        n_rows = loo_residuals.shape[1]
+        variance = (loo_residuals.pow(2).sum(1) + prior_rows * noise_scale.pow(2)) / (n_rows + prior_rows)
+        return variance.sqrt()
+
+    @staticmethod
     def fit_intervention_head(
         features: torch.Tensor, x: torch.Tensor, ridge_lambda: float, noise_scale: torch.Tensor, prior_rows: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,7 +222,7 @@ class Likelihood(nn.Module):
         The interventional noise scale of each (task, variable) is the posterior mode of its
         variance under a scaled-inverse-chi-square prior centred on the shared ``sigma_j`` with
         ``prior_rows`` pseudo-rows, given the head's leave-one-out residuals ``e`` on the
-        support set (:func:`~metacadi.ridge.ridge_solve_loo`):
+        support set (:meth:`fit_intervention_loo`, :meth:`shrunk_noise_scale`):
 
             sigma_tj^2 = (sum_i e_ij^2 + prior_rows sigma_j^2) / (n + prior_rows)
 
@@ -213,10 +235,8 @@ class Likelihood(nn.Module):
         Returns:
             ``(weights (B, d, m + 1), int_noise_scale (B, d))``.
         """
-        weights, loo = ridge_solve_loo(features.permute(0, 2, 1, 3), x.transpose(1, 2), ridge_lambda)
-        n_rows = x.shape[1]
-        variance = (loo.pow(2).sum(-1) + prior_rows * noise_scale.pow(2)) / (n_rows + prior_rows)
-        return weights, variance.sqrt()
+        weights, loo = Likelihood.fit_intervention_loo(features, x, ridge_lambda)
+        return weights, Likelihood.shrunk_noise_scale(loo, noise_scale, prior_rows)
 
     @staticmethod
     def interventional_mean(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

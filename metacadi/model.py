@@ -92,7 +92,7 @@ from .losses import (
     target_sparsity,
 )
 from .posterior import Posterior
-from .ridge import ridge_fitted_values
+from .ridge import ridge_fitted_values, ridge_solve_loo
 from .tasks import Task, TaskSet, as_taskset
 from .validation import check_data_matrix, check_positive_int
 
@@ -139,6 +139,7 @@ class MetaCaDINetwork(nn.Module):
         self.predictor = TargetPredictor(n_variables, config["embedding_size"])
         self.ridge_lambda = float(config["ridge_lambda"])
         self.noise_prior_rows = float(config.get("noise_prior_rows", 4.0))
+        self.int_prediction = str(config.get("int_prediction", "in-sample"))
 
     def adapt_support(
         self, support: torch.Tensor, adjacency: torch.Tensor, training: bool, with_noise_scale: bool = True
@@ -154,19 +155,23 @@ class MetaCaDINetwork(nn.Module):
             ``(task_params, obs_mean, int_mean)``: ``task_params["int_weights"]`` is
             ``(B, d, m + 1)`` and, with ``with_noise_scale``, ``task_params["int_noise_scale"]``
             ``(B, d)`` (see :meth:`~metacadi.likelihood.Likelihood.fit_intervention_head`); the
-            means are the two mechanisms' predictions on the support set.
+            means are the two mechanisms' predictions on the support set, the interventional
+            one out of sample (each row predicted by the head fitted without it) when
+            ``int_prediction`` is ``"leave-one-out"``.
         """
         features = self.likelihood.intervention_features(support, adjacency)
+        weights, loo = Likelihood.fit_intervention_loo(features, support, self.ridge_lambda)
+        task_params: dict[str, Any] = {"int_weights": weights}
         if with_noise_scale:
-            weights, int_noise_scale = Likelihood.fit_intervention_head(
-                features, support, self.ridge_lambda, self.likelihood.noise_scale(), self.noise_prior_rows
+            task_params["int_noise_scale"] = Likelihood.shrunk_noise_scale(
+                loo, self.likelihood.noise_scale(), self.noise_prior_rows
             )
-            task_params = {"int_weights": weights, "int_noise_scale": int_noise_scale}
-        else:
-            weights = Likelihood.fit_intervention_weights(features, support, self.ridge_lambda)
-            task_params = {"int_weights": weights}
         obs_mean = self.likelihood.observational_mean(support, adjacency)
-        return task_params, obs_mean, Likelihood.interventional_mean(features, weights)
+        if self.int_prediction == "leave-one-out":
+            int_mean = support - loo
+        else:
+            int_mean = Likelihood.interventional_mean(features, weights)
+        return task_params, obs_mean, int_mean
 
     #: elements of the widest intermediate per block of tasks in :meth:`column_target_logits` (CPU)
     column_block_elements = 1 << 20
@@ -231,7 +236,11 @@ class MetaCaDINetwork(nn.Module):
         design = (designs[0] if len(designs) == 1 else torch.cat(designs, dim=1)).view(n_columns, n_tasks, n_rows, -1)
         obs_mean = (obs_means[0] if len(obs_means) == 1 else torch.cat(obs_means, dim=1)).view(n_columns, n_tasks, n_rows)
         response = datasets.permute(2, 0, 1)[variables]  # (U, T, n)
-        int_mean = ridge_fitted_values(design, response, self.ridge_lambda)  # every (column, task) system at once
+        # every (column, task) system at once
+        if self.int_prediction == "leave-one-out":
+            int_mean = response - ridge_solve_loo(design, response, self.ridge_lambda)[1]
+        else:
+            int_mean = ridge_fitted_values(design, response, self.ridge_lambda)
         logits = []
         for start in starts:  # the predictor's layout: (T, n, U), one "variable" per column
             part = slice(start, start + block)
@@ -302,6 +311,15 @@ class MetaCaDI:
             ``"sample"`` uses the single relaxed sample of ``r_t`` as written in eq. 7. Both
             optimise the same objective; the exact form has a zero-variance gradient. The HSIC
             term always uses the relaxed sample.
+        int_prediction: the interventional prediction the target predictor's features compare
+            with the data (blocks 3, 5 and 7 of :func:`~metacadi.features.feature_matrix`):
+            ``"in-sample"`` (default, as the paper writes it) uses the ridge head's fit to the
+            rows it was fitted on; ``"leave-one-out"`` predicts each support row with the head
+            fitted without it (closed form, :func:`~metacadi.ridge.ridge_solve_loo`), so the
+            features show how well the head *predicts*, the quantity the reconstruction term
+            scores on query rows. On tuning seeds 100-101 the out-of-sample version helped subtle
+            soft interventions and hurt linear off-target and MLP scale-free ones, and lost on
+            average (``benchmarks/results/sweep-int-prediction.md``), so it is an option only.
         initial_edge_logit: starting edge logit (0: every allowed edge at probability 1/2).
         noise_prior_rows: pseudo-rows of the prior that shrinks each task's interventional noise
             scale towards the shared one (see :meth:`~metacadi.likelihood.Likelihood.fit_intervention_head`).
@@ -352,6 +370,7 @@ class MetaCaDI:
         relaxation: str = "softsort",
         edge_gradient: str = "local",
         target_expectation: str = "exact",
+        int_prediction: str = "in-sample",
         initial_edge_logit: float = 0.0,
         noise_prior_rows: float = 4.0,
         n_graph_samples: int = 16,
@@ -387,6 +406,7 @@ class MetaCaDI:
         self.relaxation = relaxation
         self.edge_gradient = edge_gradient
         self.target_expectation = target_expectation
+        self.int_prediction = int_prediction
         self.initial_edge_logit = initial_edge_logit
         self.noise_prior_rows = noise_prior_rows
         self.n_graph_samples = n_graph_samples
@@ -433,6 +453,10 @@ class MetaCaDI:
                 raise MetaCaDIInputError(f"{name} must be a positive number; got {value!r}.")
         if self.edge_gradient not in ("local", "straight-through"):
             raise MetaCaDIInputError(f"edge_gradient must be 'local' or 'straight-through'; got {self.edge_gradient!r}.")
+        if self.int_prediction not in ("leave-one-out", "in-sample"):
+            raise MetaCaDIInputError(
+                f"int_prediction must be 'leave-one-out' or 'in-sample'; got {self.int_prediction!r}."
+            )
         if self.target_expectation not in ("exact", "sample"):
             raise MetaCaDIInputError(f"target_expectation must be 'exact' or 'sample'; got {self.target_expectation!r}.")
         for name in (
@@ -510,6 +534,7 @@ class MetaCaDI:
             "edge_temperature": self.edge_temperature,
             "relaxation": self.relaxation,
             "initial_edge_logit": self.initial_edge_logit,
+            "int_prediction": self.int_prediction,
         }
 
     def fit(
@@ -814,6 +839,50 @@ class MetaCaDI:
                 return graph.sample(n_samples, generator).round().to(torch.int64).cpu().numpy()
 
         return sample
+
+    def observational_nll(
+        self, data: Any, *, graph: Any = None, n_graph_samples: int = 100, seed: int = 0
+    ) -> pd.Series:
+        """Held-out fit of the observational mechanisms: mean Gaussian NLL per row of each variable.
+
+        ``E_{A ~ q}[ 0.5 ((x_j - f^obs_j(A_j ⊙ x)) / sigma_j)^2 + log sigma_j ] + 0.5 log 2 pi``
+        over the rows of ``data``, in nats and in the data's own units (the standardisation's
+        ``log sd_j`` is added back), so it compares directly with the true mechanisms' NLL of the
+        same rows (:func:`~metacadi.reference_scores.scm_observational_nll`). Pass observational
+        rows the model has not seen: the gap to the truth says how well ``f^obs`` explains a
+        variable from its parents, which is what lets a descendant's shift be explained away.
+
+        Args:
+            data: ``(n, d)`` observational rows (array, tensor or DataFrame with the model's columns).
+            graph: ``(d, d)`` adjacency to use instead of graphs drawn from ``q_phi(A)`` (e.g. the
+                true graph, to separate mechanism error from graph error).
+            n_graph_samples: graphs drawn from the posterior when ``graph`` is ``None``.
+            seed: seeds those draws.
+        Returns:
+            Series indexed by variable name.
+        """
+        array = self._check_new_data(data)
+        check_positive_int(n_graph_samples, "n_graph_samples")
+        network = self.network_
+        x = self.standardize(array)
+        with torch.no_grad():
+            if graph is None:
+                generator = torch.Generator(device=self.device).manual_seed(seed)
+                adjacency = network.graph.sample(n_graph_samples, generator)
+            else:
+                from .validation import check_adjacency
+
+                matrix = check_adjacency(graph, name="graph")
+                if matrix.shape[0] != self.n_variables_:
+                    raise MetaCaDIInputError(
+                        f"graph must be ({self.n_variables_}, {self.n_variables_}) for this model; got {matrix.shape}."
+                    )
+                adjacency = torch.as_tensor(matrix, dtype=x.dtype, device=self.device).unsqueeze(0)
+            batch = x.unsqueeze(0).expand(adjacency.shape[0], -1, -1)
+            mean = network.likelihood.observational_mean(batch, adjacency)
+            nll = gaussian_nll_per_variable(batch, mean, network.likelihood.noise_scale()).mean(0)
+            nll = nll + torch.log(self.data_std_.reshape(-1))
+        return pd.Series(nll.double().cpu().numpy(), index=list(self.names_), name="observational NLL")
 
     def graph_posterior(self) -> Posterior:
         """The shared graph posterior ``q_phi(A)`` alone (no dataset adapted)."""

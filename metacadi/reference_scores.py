@@ -57,6 +57,7 @@ __all__ = [
     "empty_graph_metrics",
     "gaussian_llr",
     "oracle_scores",
+    "scm_observational_nll",
     "scm_oracle_scores",
     "sergio_oracle_scores",
     "shift_statistic",
@@ -220,6 +221,19 @@ def scm_oracle_scores(scm, datasets: Any) -> np.ndarray:
     residuals = (rows - scm.mechanism_values(rows)) / scm.noise_scales
     per_dataset = np.split(residuals, np.cumsum([len(data) for data in tests])[:-1])
     return np.stack([to_unit_interval(gaussian_llr(e)) for e in per_dataset])
+
+
+def scm_observational_nll(scm, data: Any) -> np.ndarray:
+    """Mean Gaussian NLL per row of each variable under the *true* mechanisms, ``(d,)`` nats.
+
+    ``0.5 e_ij^2 + log sigma_j + 0.5 log 2 pi`` with ``e = (x - f(x_pa)) / sigma`` averaged over
+    the rows of observational ``data`` ``(n, d)``: the ceiling that a learned observational
+    mechanism's held-out NLL (:meth:`~metacadi.model.MetaCaDI.observational_nll`, same units) is
+    compared with.
+    """
+    (rows,) = _datasets([data], scm.n_variables, "data", min_rows=1)
+    residuals = (rows - scm.mechanism_values(rows)) / scm.noise_scales
+    return (0.5 * residuals**2).mean(axis=0) + np.log(scm.noise_scales) + 0.5 * np.log(2 * np.pi)
 
 
 def _sergio_features(data: np.ndarray, parents: np.ndarray) -> np.ndarray:

@@ -69,33 +69,52 @@ def ridge_solve(
 
 
 def ridge_solve_loo(
-    features: torch.Tensor, targets: torch.Tensor, ridge_lambda: float
+    features: torch.Tensor, targets: torch.Tensor, ridge_lambda: float, form: RidgeForm = "auto"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ridge weights and their leave-one-out residuals, from one dual Cholesky factorisation.
+    """Ridge weights and their leave-one-out residuals, from one Cholesky factorisation.
 
-    With ``G = H Hᵀ + lambda I_n`` and ``alpha = G^{-1} y``, the in-sample residual is
-    ``y - H w = lambda alpha`` and the hat matrix ``H (HᵀH + lambda I)^{-1} Hᵀ = I - lambda G^{-1}``,
-    so the residual of row ``i`` when the fit leaves row ``i`` out is
-    ``(y_i - ŷ_i) / (1 - h_ii) = alpha_i / [G^{-1}]_ii`` (no refit). These residuals measure
-    how well the task-specific head *predicts* a row it has not seen, which the in-sample
-    residuals of an ``m > n`` ridge fit (nearly zero) cannot.
+    The residual of row ``i`` when the fit leaves row ``i`` out is
+    ``(y_i - ŷ_i) / (1 - h_ii)`` with ``h_ii`` the hat matrix's diagonal (no refit):
+
+    * dual (``n < m``): with ``G = H Hᵀ + lambda I_n`` and ``alpha = G^{-1} y``, the in-sample
+      residual is ``lambda alpha`` and ``I - hat = lambda G^{-1}``, so the leave-one-out residual
+      is ``alpha_i / [G^{-1}]_ii``;
+    * primal: with ``HᵀH + lambda I_m = L Lᵀ`` and ``Z = L^{-1} Hᵀ``, ``h_ii = ||Z_{:, i}||²``.
+
+    These residuals measure how well the task-specific head *predicts* a row it has not seen,
+    which the in-sample residuals of an ``m > n`` ridge fit (nearly zero) cannot.
 
     Args:
         features: ``(..., n, m)``. targets: ``(..., n)``. ridge_lambda: ``lambda > 0``.
+        form: ``"primal"``, ``"dual"`` or ``"auto"`` (dual iff ``n < m``); the results agree.
     Returns:
         ``(weights (..., m), loo_residuals (..., n))`` in the dtype of ``features``.
     """
     _check_system(features, targets, ridge_lambda)
-    n_rows = features.shape[-2]
+    n_rows, n_features = features.shape[-2], features.shape[-1]
+    if form == "auto":
+        form = "dual" if n_rows < n_features else "primal"
+    if form not in ("primal", "dual"):
+        raise MetaCaDIInputError(f"form must be 'auto', 'primal' or 'dual'; got {form!r}.")
     design = features.to(torch.float64)
     response = targets.to(torch.float64).unsqueeze(-1)
-    gram = design @ design.transpose(-1, -2)
-    gram = gram + ridge_lambda * torch.eye(n_rows, dtype=gram.dtype, device=gram.device)
-    factor = torch.linalg.cholesky(gram)
-    alpha = torch.cholesky_solve(response, factor)
-    weights = design.transpose(-1, -2) @ alpha
-    inverse_diagonal = torch.cholesky_inverse(factor).diagonal(dim1=-2, dim2=-1)
-    loo = alpha.squeeze(-1) / inverse_diagonal
+    if form == "dual":
+        gram = design @ design.transpose(-1, -2)
+        gram.diagonal(dim1=-2, dim2=-1).add_(ridge_lambda)
+        factor = torch.linalg.cholesky(gram)
+        alpha = torch.cholesky_solve(response, factor)
+        weights = design.transpose(-1, -2) @ alpha
+        inverse_diagonal = torch.cholesky_inverse(factor).diagonal(dim1=-2, dim2=-1)
+        loo = alpha.squeeze(-1) / inverse_diagonal
+    else:
+        gram = design.transpose(-1, -2) @ design
+        gram.diagonal(dim1=-2, dim2=-1).add_(ridge_lambda)
+        factor = torch.linalg.cholesky(gram)
+        weights = torch.cholesky_solve(design.transpose(-1, -2) @ response, factor)
+        residual = (response - design @ weights).squeeze(-1)
+        whitened = torch.linalg.solve_triangular(factor, design.transpose(-1, -2), upper=False)
+        leverage = whitened.pow(2).sum(dim=-2)
+        loo = residual / (1.0 - leverage)
     return weights.squeeze(-1).to(features.dtype), loo.to(features.dtype)
 
 

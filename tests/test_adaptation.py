@@ -59,6 +59,39 @@ def test_adapt_many_equals_adapt_and_the_reference(model, protocol, n_graph_samp
         assert list(posterior.target_probs.index) == model.names_
 
 
+@pytest.fixture(scope="module")
+def leave_one_out_model(protocol):
+    return MetaCaDI(n_steps=5, int_prediction="leave-one-out", **SMALL).fit(protocol.train, progress=False)
+
+
+def test_leave_one_out_int_prediction_keeps_adapt_and_the_reference_equal(leave_one_out_model, protocol):
+    data = protocol.test[0].data
+    reference = reference_target_probs(leave_one_out_model, data, 8, 0)
+    adapted = leave_one_out_model.adapt(data, n_graph_samples=8, seed=0).target_probs.to_numpy()
+    np.testing.assert_allclose(adapted, reference, rtol=1e-5, atol=1e-6)
+    in_sample = MetaCaDI(n_steps=5, **SMALL).fit(protocol.train, progress=False)
+    assert not np.allclose(in_sample.adapt(data, n_graph_samples=8, seed=0).target_probs.to_numpy(), adapted)
+
+
+def test_leave_one_out_int_prediction_is_the_head_refitted_without_the_row(leave_one_out_model, protocol):
+    """Blocks 3, 5, 7 of the target features see each support row predicted by a ridge head
+    fitted on the other rows: refit it by hand, row by row, and compare."""
+    from metacadi.likelihood import Likelihood
+
+    model = leave_one_out_model
+    network = model.network_
+    support = model.standardize(protocol.test[0].data[:10]).unsqueeze(0)
+    adjacency = network.graph.sample(1, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, _, int_mean = network.adapt_support(support, adjacency, training=False)
+        features = network.likelihood.intervention_features(support, adjacency)
+        for row in range(support.shape[1]):
+            keep = torch.arange(support.shape[1]) != row
+            weights = Likelihood.fit_intervention_weights(features[:, keep], support[:, keep], network.ridge_lambda)
+            predicted = Likelihood.interventional_mean(features[:, row : row + 1], weights)
+            torch.testing.assert_close(int_mean[:, row], predicted[:, 0], rtol=1e-4, atol=1e-5)
+
+
 def test_the_graph_cache_follows_the_parameters(model, protocol):
     data = protocol.test[0].data
     before = model.adapt(data).target_probs.to_numpy()

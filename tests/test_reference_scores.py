@@ -11,6 +11,7 @@ from metacadi.reference_scores import (
     empty_graph_metrics,
     gaussian_llr,
     oracle_scores,
+    scm_observational_nll,
     scm_oracle_scores,
     sergio_oracle_scores,
     shift_scores,
@@ -116,3 +117,12 @@ def test_settings_parse_names_and_prefixes():
     with pytest.raises(MetaCaDIInputError, match="intervention must be one of"):
         setting_protocol("gp-anm", "mlp-sf-magic")
     assert [difficulty(x) for x in (0.99, 0.9, 0.7, float("nan"))] == ["easy", "medium", "hard", "unmeasured"]
+
+
+def test_scm_observational_nll_is_the_true_mechanisms_gaussian_nll():
+    from scipy.stats import norm
+
+    scm = SCM(random_dag(5, 1.0, seed=2), mechanism="gp", seed=2)
+    rows = scm.sample(300, seed=3)
+    expected = -norm.logpdf(rows, loc=scm.mechanism_values(rows), scale=scm.noise_scales).mean(axis=0)
+    np.testing.assert_allclose(scm_observational_nll(scm, rows), expected, rtol=1e-10)

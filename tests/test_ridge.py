@@ -122,13 +122,14 @@ def test_bad_input_raises():
         ridge_solve(features, targets, 0.1, form="cholesky")
 
 
+@pytest.mark.parametrize("form", ["auto", "primal", "dual"])
 @pytest.mark.parametrize("n_rows, n_features", [(10, 17), (30, 5), (3, 2)])
-def test_leave_one_out_residuals_equal_explicit_refits(n_rows, n_features):
+def test_leave_one_out_residuals_equal_explicit_refits(n_rows, n_features, form):
     lam = 0.7
     features, targets = _problem((2, 3), n_rows, n_features, seed=4)
     from metacadi.ridge import ridge_solve_loo
 
-    weights, loo = ridge_solve_loo(features, targets, lam)
+    weights, loo = ridge_solve_loo(features, targets, lam, form=form)
     torch.testing.assert_close(weights, ridge_solve(features, targets, lam))
     h, y = features.numpy(), targets.numpy()
     for index in np.ndindex(2, 3):
