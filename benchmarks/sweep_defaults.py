@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/sweep_defaults.py                      # every candidate, every setting
     .venv/bin/python benchmarks/sweep_defaults.py --candidates default --settings soft-scale,mlp-sf-soft-subtle
+    .venv/bin/python benchmarks/sweep_defaults.py --method full-maml --candidates inner-lr-0.1,inner-lr-0.02 --settings hard,soft-subtle
 
 No peeking: the seeds here start at 100 (``--first-seed``), disjoint from the seeds 0..N-1 that
 the recorded benchmark tables in ``benchmarks/results/`` use, and each candidate is judged on
@@ -26,7 +27,7 @@ import time
 
 import pandas as pd
 
-from metacadi.bench import PRESETS, Preset, run_benchmark
+from metacadi.bench import PRESETS, REFERENCE_METHODS, Preset, run_benchmark
 
 #: name -> MetaCaDI arguments that differ from the defaults
 CANDIDATES: dict[str, dict] = {
@@ -42,6 +43,15 @@ CANDIDATES: dict[str, dict] = {
     "leave-one-out-int": {"int_prediction": "leave-one-out"},
 }
 
+#: name -> arguments of the MAML ablations (``--method intv-maml`` / ``full-maml``) that differ from their defaults
+MAML_CANDIDATES: dict[str, dict] = {
+    "default": {},
+    "inner-lr-0.1": {"inner_learning_rate": 0.1},
+    "inner-lr-0.05": {"inner_learning_rate": 0.05},
+    "inner-lr-0.02": {"inner_learning_rate": 0.02},
+    "inner-steps-10": {"inner_steps": 10},
+}
+
 SETTINGS = ("hard", "soft-subtle", "soft-scale", "mlp-sf-soft-subtle", "linear-hard-offtarget")
 
 COLUMNS = {
@@ -50,13 +60,18 @@ COLUMNS = {
 }
 
 
-def sweep(candidates: list[str], settings: list[str], seeds: list[int], n_variables: int, n_jobs: int) -> pd.DataFrame:
+def sweep(
+    candidates: list[str], settings: list[str], seeds: list[int], n_variables: int, n_jobs: int, method: str = "metacadi"
+) -> pd.DataFrame:
     base = PRESETS["small"]
     frames = []
     for name in candidates:
         protocol = dict(base.protocol, n_variables=n_variables, n_interventional=2 * n_variables, n_test=n_variables)
-        preset = Preset(protocol=protocol, model=dict(CANDIDATES[name]), n_graph_samples=100)
-        results = run_benchmark(preset, seeds=seeds, methods=["metacadi"], intervention=settings, n_jobs=n_jobs)
+        if method == "metacadi":
+            preset = Preset(protocol=protocol, model=dict(CANDIDATES[name]), n_graph_samples=100)
+        else:
+            preset = Preset(protocol=protocol, model={}, maml={**base.maml, **MAML_CANDIDATES[name]}, n_graph_samples=100)
+        results = run_benchmark(preset, seeds=seeds, methods=[method], intervention=settings, n_jobs=n_jobs)
         results.insert(0, "candidate", name)
         frames.append(results)
     return pd.concat(frames, ignore_index=True)
@@ -64,7 +79,7 @@ def sweep(candidates: list[str], settings: list[str], seeds: list[int], n_variab
 
 def report(results: pd.DataFrame) -> str:
     results = results.copy()
-    metacadi = results[results.method == "metacadi"]
+    metacadi = results[~results.method.isin(REFERENCE_METHODS + ("distribution-shift",))]
     refs = results[results.method.isin(["distribution-shift", "oracle"])]
     ref_table = refs.groupby(["intervention", "method"])[["intv_auroc", "intv_auprc"]].mean().unstack("method")
     columns = [c for c in COLUMNS if c in metacadi.columns]
@@ -84,7 +99,10 @@ def report(results: pd.DataFrame) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candidates", default=",".join(CANDIDATES), help=f"comma-separated subset of {list(CANDIDATES)}")
+    parser.add_argument("--method", default="metacadi", choices=["metacadi", "intv-maml", "full-maml"],
+                        help="the estimator whose defaults are swept (default metacadi)")
+    parser.add_argument("--candidates", default=None,
+                        help=f"comma-separated subset of {list(CANDIDATES)} (MetaCaDI) or {list(MAML_CANDIDATES)} (MAML ablations)")
     parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated gp-anm setting names")
     parser.add_argument("--seeds", type=int, default=2, help="number of tuning seeds (default 2)")
     parser.add_argument("--first-seed", type=int, default=100, help="first tuning seed (default 100; reported tables use 0..N-1)")
@@ -94,16 +112,17 @@ def main(argv=None) -> int:
     if args.first_seed < 50:
         print("error: tuning seeds must stay disjoint from the reported seeds (use --first-seed >= 50).", file=sys.stderr)
         return 2
-    candidates = [c.strip() for c in args.candidates.split(",") if c.strip()]
-    unknown = [c for c in candidates if c not in CANDIDATES]
+    known = CANDIDATES if args.method == "metacadi" else MAML_CANDIDATES
+    candidates = [c.strip() for c in (args.candidates or ",".join(known)).split(",") if c.strip()]
+    unknown = [c for c in candidates if c not in known]
     if unknown:
-        print(f"error: unknown candidates {unknown}; choose from {list(CANDIDATES)}.", file=sys.stderr)
+        print(f"error: unknown candidates {unknown} for {args.method}; choose from {list(known)}.", file=sys.stderr)
         return 2
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     start = time.perf_counter()
-    results = sweep(candidates, settings, seeds, args.n_variables, args.n_jobs)
-    print(f"# MetaCaDI default sweep: d = {args.n_variables}, seeds {seeds}, {time.perf_counter() - start:.0f} s wall\n")
+    results = sweep(candidates, settings, seeds, args.n_variables, args.n_jobs, args.method)
+    print(f"# {args.method} default sweep: d = {args.n_variables}, seeds {seeds}, {time.perf_counter() - start:.0f} s wall\n")
     print(report(results))
     return 0
 
