@@ -216,9 +216,10 @@ def step_runner(model: MetaCaDI, protocol, steps: int):
 
 
 BREAKDOWN = [
-    ("graph sampling (DP-DAG)", ["sample"], "dpdag.py"),
+    ("graph sampling (DP-DAG)", ["sample", "sample_factors"], "dpdag.py"),
     ("likelihood: features and mechanisms", ["intervention_features", "observational_mean"], "likelihood.py"),
-    ("ridge head (solve + leave-one-out noise scale)", ["fit_intervention_head"], "likelihood.py"),
+    ("ridge head (solve + leave-one-out noise scale)", ["fit_intervention_loo", "shrunk_noise_scale"], "likelihood.py"),
+    ("local edge gradient (every edge switched both ways)", ["edge_flip_nll", "local_edge_gradient"], ""),
     ("target predictor", ["target_logits"], "model.py"),
     ("HSIC", ["residual_independence"], "losses.py"),
     ("edge prior terms (KL, Occam)", ["edge_prior_kl", "expected_edges"], ""),

@@ -57,6 +57,7 @@ SETTINGS = ("hard", "soft-subtle", "soft-scale", "mlp-sf-soft-subtle", "linear-h
 COLUMNS = {
     "e_shd": "E-SHD", "true_edges": "empty-graph SHD", "thr_shd": "SHD@0.5", "edges_per_sample": "edges/sample",
     "edge_auroc": "edge AUROC", "intv_auroc": "Intv-AUROC", "intv_auprc": "Intv-AUPRC",
+    "obs_nll_gap": "obs-NLL gap", "obs_nll_gap_true_graph": "obs-NLL gap, true graph",
 }
 
 
