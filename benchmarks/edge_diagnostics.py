@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     learned_sd = (network.likelihood.noise_scale().detach() * model.data_std_).double().numpy()
     per_variable = []
     for j in range(graph.shape[0]):
-        parents = list(np.nonzero(graph[:, j])[0])
+        parents = [int(i) for i in np.nonzero(graph[:, j])[0]]
         alone = ", ".join(f"{i}: {_explained_sd(fresh, j, [i]):.2f}" for i in parents)
         per_variable.append({
             "variable": j, "true parents": str(parents), "obs-NLL gap": gap_posterior[j],
