@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from metacadi.bench import MECHANISM_CHECK_ROWS, build_protocol
+from metacadi.bench import MECHANISM_CHECK_ROWS, build_protocol, mechanism_check_rows, mechanism_nll_gaps_per_variable
 from metacadi.model import MetaCaDI
-from metacadi.reference_scores import scm_observational_nll
 
 
 def _parse_option(text: str) -> tuple[str, object]:
@@ -75,10 +74,8 @@ def main(argv=None) -> int:
     spurious = [(i, j, edges[i, j]) for i, j in zip(*np.nonzero(edges >= 0.3)) if not graph[i, j]]
     print("\nedges with P >= 0.3 that are not in the true graph: "
           + (", ".join(f"{i} -> {j} ({p:.2f})" for i, j, p in spurious) or "none"))
-    fresh = protocol.scm.sample(MECHANISM_CHECK_ROWS, seed=10_000 + args.seed)
-    truth = scm_observational_nll(protocol.scm, fresh)
-    gap_posterior = model.observational_nll(fresh, seed=args.seed).to_numpy() - truth
-    gap_true_graph = model.observational_nll(fresh, graph=graph).to_numpy() - truth
+    fresh = mechanism_check_rows(protocol.scm, args.seed)
+    gap_posterior, gap_true_graph = mechanism_nll_gaps_per_variable(model, protocol.scm, graph, fresh, args.seed)
     learned_sd = (network.likelihood.noise_scale().detach() * model.data_std_).double().numpy()
     per_variable = []
     for j in range(graph.shape[0]):

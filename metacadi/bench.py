@@ -384,27 +384,43 @@ def _seeded(cls, options: dict[str, Any], seed: int) -> dict[str, Any]:
 MECHANISM_CHECK_ROWS = 1000
 
 
+def mechanism_check_rows(scm, seed: int) -> np.ndarray:
+    """The :data:`MECHANISM_CHECK_ROWS` fresh observational rows of ``scm`` that seed ``seed``'s
+    mechanism check scores (a noise seed of their own, never used in training)."""
+    return scm.sample(MECHANISM_CHECK_ROWS, seed=10_000 + seed)
+
+
+def mechanism_nll_gaps_per_variable(model, scm, graph, rows: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per variable, ``(d,)`` each: the model's held-out NLL of ``rows``
+    (:meth:`~metacadi.model.MetaCaDI.observational_nll`) minus the true mechanisms'
+    (:func:`~metacadi.reference_scores.scm_observational_nll`), with graphs from the posterior
+    (drawn with ``seed``) and with the true ``graph``, in nats per row."""
+    from .reference_scores import scm_observational_nll
+
+    truth = scm_observational_nll(scm, rows)
+    posterior = model.observational_nll(rows, seed=seed).to_numpy()
+    true_graph = model.observational_nll(rows, graph=graph).to_numpy()
+    return posterior - truth, true_graph - truth
+
+
 def mechanism_nll_gaps(model, protocol, seed: int) -> tuple[float, float]:
     """How far the learned observational mechanisms are from the true ones, in nats per row and variable.
 
-    On :data:`MECHANISM_CHECK_ROWS` fresh observational rows of the simulator (never seen in
-    training): the model's held-out NLL (:meth:`~metacadi.model.MetaCaDI.observational_nll`)
-    minus the true mechanisms' (:func:`~metacadi.reference_scores.scm_observational_nll`),
-    averaged over variables, with graphs from the posterior and with the true graph (the
-    mechanisms alone). 0 is the ceiling; ``(NaN, NaN)`` when the simulator has no additive-noise
-    SCM to compare with (SERGIO, the BaCaDI protocol).
+    On :func:`mechanism_check_rows` (fresh observational rows of the simulator, never seen in
+    training): :func:`mechanism_nll_gaps_per_variable` averaged over variables, with graphs from
+    the posterior and with the true graph (the mechanisms alone). 0 is the ceiling;
+    ``(NaN, NaN)`` when the simulator has no additive-noise SCM to compare with (SERGIO, the
+    BaCaDI protocol).
     """
-    from .reference_scores import scm_observational_nll
     from .scm import SCM
 
     scm = getattr(protocol, "scm", None)
     if not isinstance(scm, SCM):
         return float("nan"), float("nan")
-    rows = scm.sample(MECHANISM_CHECK_ROWS, seed=10_000 + seed)
-    truth = scm_observational_nll(scm, rows)
-    posterior = model.observational_nll(rows, seed=seed).to_numpy()
-    true_graph = model.observational_nll(rows, graph=protocol.graph).to_numpy()
-    return float(np.mean(posterior - truth)), float(np.mean(true_graph - truth))
+    posterior, true_graph = mechanism_nll_gaps_per_variable(
+        model, scm, protocol.graph, mechanism_check_rows(scm, seed), seed
+    )
+    return float(np.mean(posterior)), float(np.mean(true_graph))
 
 
 def run_method(method: str, protocol, preset: str | Preset, seed: int = 0, device: str = "cpu") -> MethodOutput:
