@@ -41,6 +41,9 @@ CANDIDATES: dict[str, dict] = {
     "shared-noise": {"noise_prior_rows": 1e6},
     "straight-through": {"edge_gradient": "straight-through"},
     "leave-one-out-int": {"int_prediction": "leave-one-out"},
+    "spread-init": {"mechanism_init": "spread"},
+    "fan-in-init": {"mechanism_init": "fan-in"},
+    "restarts-3": {"n_restarts": 3},
 }
 
 #: name -> arguments of the MAML ablations (``--method intv-maml`` / ``full-maml``) that differ from their defaults

@@ -49,6 +49,13 @@ def masked_inputs(x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
     return x.unsqueeze(-2) * adjacency.transpose(-1, -2).unsqueeze(1)
 
 
+#: first-layer initialisations of the per-variable MLPs (inputs are standardised data):
+#: ``"fan-in"``: weights ``N(0, 1/d)``, biases 0 (every hidden unit starts near-linear at the data's
+#: centre); ``"spread"``: weights and biases ``N(0, 1)``, so the units' bends cover the data's
+#: range from the start.
+MECHANISM_INITS = ("fan-in", "spread")
+
+
 class Likelihood(nn.Module):
     """Observational MLPs, interventional feature extractors and noise scales for ``d`` variables.
 
@@ -57,19 +64,28 @@ class Likelihood(nn.Module):
         hidden_size: width of the hidden layer of every per-variable MLP.
         n_features: ``m``, the number of features ``h_j`` gives the ridge head (a constant
             feature is appended, so the head has ``m + 1`` weights per variable).
+        init: how the first layers of ``f^obs_j`` and ``h_j`` start (see :data:`MECHANISM_INITS`).
     """
 
-    def __init__(self, n_variables: int, hidden_size: int = 32, n_features: int = 16) -> None:
+    def __init__(self, n_variables: int, hidden_size: int = 32, n_features: int = 16, init: str = "fan-in") -> None:
         super().__init__()
         d, h, m = n_variables, hidden_size, n_features
         self.n_variables, self.hidden_size, self.n_features = d, h, m
-        scale_in, scale_hidden = 1.0 / math.sqrt(max(d, 1)), 1.0 / math.sqrt(h)
+        if init not in MECHANISM_INITS:
+            raise ValueError(f"init must be one of {sorted(MECHANISM_INITS)}; got {init!r}.")
+        scale_hidden = 1.0 / math.sqrt(h)
+        spread = init == "spread"
+        scale_in = 1.0 if spread else 1.0 / math.sqrt(max(d, 1))
+
+        def first_bias() -> torch.Tensor:
+            return torch.randn(d, h) if spread else torch.zeros(d, h)
+
         self.obs_w1 = nn.Parameter(torch.randn(d, d, h) * scale_in)
-        self.obs_b1 = nn.Parameter(torch.zeros(d, h))
+        self.obs_b1 = nn.Parameter(first_bias())
         self.obs_w2 = nn.Parameter(torch.randn(d, h) * scale_hidden)
         self.obs_b2 = nn.Parameter(torch.zeros(d))
         self.ext_w1 = nn.Parameter(torch.randn(d, d, h) * scale_in)
-        self.ext_b1 = nn.Parameter(torch.zeros(d, h))
+        self.ext_b1 = nn.Parameter(first_bias())
         self.ext_w2 = nn.Parameter(torch.randn(d, h, m) * scale_hidden)
         self.ext_b2 = nn.Parameter(torch.zeros(d, m))
         self.log_noise_scale = nn.Parameter(torch.zeros(d))

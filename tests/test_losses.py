@@ -114,3 +114,24 @@ def test_local_edge_gradient_matches_the_expectation_over_one_edge():
     q = torch.sigmoid(theta_exact)
     (q * losses[1] + (1 - q) * losses[0]).backward()
     torch.testing.assert_close(theta.grad[0, 1], theta_exact.grad)
+
+
+def test_spread_initialisation_bends_the_hidden_units_across_the_data_range():
+    """``"spread"`` starts every first layer at unit scale with N(0, 1) biases, so on standardised
+    inputs the hidden units' bends (where ``w x + b = 0``) fall inside the data's range; ``"fan-in"``
+    puts every bend at the centre (bias 0) with a small slope."""
+    from metacadi.likelihood import Likelihood
+
+    torch.manual_seed(0)
+    spread, fan_in = Likelihood(10, hidden_size=64, init="spread"), Likelihood(10, hidden_size=64, init="fan-in")
+    for name in ("obs_b1", "ext_b1"):
+        assert torch.all(getattr(fan_in, name) == 0)
+        assert 0.8 < float(getattr(spread, name).std()) < 1.2
+    for name in ("obs_w1", "ext_w1"):
+        assert 0.8 < float(getattr(spread, name).std()) < 1.2
+        assert abs(float(getattr(fan_in, name).std()) - 10 ** -0.5) < 0.05
+    # bends -b/w of one-parent units: most within +-3 data sd under "spread"
+    bends = -spread.obs_b1[0] / spread.obs_w1[0, 1]
+    assert float((bends.abs() < 3).float().mean()) > 0.7
+    with pytest.raises(ValueError, match="init must be one of"):
+        Likelihood(3, init="xavier")

@@ -164,6 +164,24 @@ def test_bad_configuration_raises(protocol):
         MetaCaDI(support_size=40, n_steps=1).fit(protocol.train, progress=False)
     with pytest.raises(MetaCaDIInputError, match="unknown parameter"):
         MetaCaDI().set_params(learning_rat=0.1)
+    with pytest.raises(MetaCaDIInputError, match="mechanism_init must be one of"):
+        MetaCaDI(mechanism_init="xavier").fit(protocol.train, progress=False)
+
+
+def test_restarts_keep_the_one_with_the_lowest_held_out_nll(protocol, model):
+    restarted = MetaCaDI(n_steps=30, n_restarts=3, validation_every=5, **SMALL).fit(protocol.train, progress=False)
+    single = MetaCaDI(n_steps=30, validation_every=5, **SMALL).fit(protocol.train, progress=False)
+    scores = restarted.restart_validation_nll_
+    assert len(scores) == 3 and len(set(scores)) == 3  # other initial weights, other fits
+    # restart 0 is the single fit, scored on the same held-out rows
+    assert scores[0] == pytest.approx(min(nll for _, nll in single.validation_history_))
+    assert restarted.best_restart_ == int(np.argmin(scores))
+    assert min(nll for _, nll in restarted.validation_history_) == pytest.approx(min(scores))
+    assert restarted.steps_run_ == 90 and len(restarted.history_) == 30
+    assert restarted._validation_nll(*restarted._hold_out(*restarted._prepare_training_data(protocol.train),
+                                                           torch.Generator().manual_seed(0))[2]) == pytest.approx(min(scores))
+    with pytest.raises(MetaCaDIInputError, match="n_restarts"):
+        MetaCaDI(n_restarts=0).fit(protocol.train, progress=False)
 
 
 # ------------------------------------------------------------------ checkpoints
