@@ -53,8 +53,9 @@ problems with tuning seeds, never the reported ones; ``benchmarks/sweep_defaults
   see. Fix: the interventional head's noise scale is fitted per task in closed form too (shrunk
   leave-one-out variance, :meth:`~metacadi.likelihood.Likelihood.fit_intervention_head`).
 * **What still holds the graph back: the node order's local optima.** The observational MLPs
-  under-fit within 600 steps (an optimisation limit, not a capacity one); a start that fits them
-  three times faster (``mechanism_init="spread"``) or three times the steps made them fit better
+  under-fit within 600 steps (an optimisation limit, not a capacity one, in a probe on tuning
+  seed 100); a start that fitted them about three times faster there (``mechanism_init="spread"``)
+  or three times the steps made them fit better
   where their edge survived, but the order then settled on reversed pairs and the reversed
   children were explained as noise (``benchmarks/results/sweep-mechanism-init.md``,
   ``edge-diagnostics-soft-subtle-seed100-init-steps.md``). Independent restarts judged by the
@@ -330,9 +331,9 @@ class MetaCaDI:
             soft interventions and hurt linear off-target and MLP scale-free ones, and lost on
             average (``benchmarks/results/sweep-int-prediction.md``), so it is an option only.
         mechanism_init: first-layer initialisation of the per-variable MLPs (``"fan-in"``, default,
-            or ``"spread"``; :data:`~metacadi.likelihood.MECHANISM_INITS`). With the true graph held
-            fixed, ``"spread"`` fits the mechanisms in 600 steps about as well as ``"fan-in"`` does
-            in 1800, but with the graph learned it lost on tuning seeds 102-105
+            or ``"spread"``; :data:`~metacadi.likelihood.MECHANISM_INITS`). In a probe on one tuning
+            seed with the true graph held fixed, ``"spread"`` fitted the mechanisms in 600 steps
+            about as well as ``"fan-in"`` did in 1800, but with the graph learned it lost on tuning seeds 102-105
             (``benchmarks/results/sweep-mechanism-init.md``), so it is an option only.
         initial_edge_logit: starting edge logit (0: every allowed edge at probability 1/2).
         noise_prior_rows: pseudo-rows of the prior that shrinks each task's interventional noise
