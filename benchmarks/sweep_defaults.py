@@ -44,6 +44,7 @@ CANDIDATES: dict[str, dict] = {
     "spread-init": {"mechanism_init": "spread"},
     "fan-in-init": {"mechanism_init": "fan-in"},
     "restarts-3": {"n_restarts": 3},
+    "no-random-parent-sets": {"mechanism_subset_weight": 0.0},
 }
 
 #: name -> arguments of the MAML ablations (``--method intv-maml`` / ``full-maml``) that differ from their defaults

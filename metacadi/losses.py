@@ -2,9 +2,11 @@
 
     L = mean_t [ L_rec(Q_t) + alpha * L_sparse(gamma_t) - kappa * H(q(r_t)) + lambda_gamma ||gamma_t||^2
                  + beta * L_HSIC(Q_t) ]
-        + eta * KL(q_phi(E) || Bern(p0)) + c * E_q[|G|]
+        + eta * KL(q_phi(E) || Bern(p0)) + c * E_q[|G|] + mu * L_sub
 
-``c E_q[|G|]`` is an Occam penalty on the expected number of edges (see
+``L_sub`` regresses every observational mechanism on a random subset of the other variables
+(:meth:`~metacadi.model.MetaCaDI._random_parent_set_nll`), so the input weights of edges the
+current node order forbids stay trained. ``c E_q[|G|]`` is an Occam penalty on the expected number of edges (see
 :func:`edge_occam_penalty` for why the KL alone cannot make the graph posterior sparse).
 
 ``H(q(r_t))`` is the entropy of the Bernoulli target posterior: the part of the ELBO's

@@ -184,6 +184,29 @@ def test_restarts_keep_the_one_with_the_lowest_held_out_nll(protocol, model):
         MetaCaDI(n_restarts=0).fit(protocol.train, progress=False)
 
 
+def test_random_parent_sets_train_the_input_weights_of_both_directions_of_every_pair(protocol, model):
+    from metacadi.losses import gaussian_nll_per_variable
+
+    data, _ = model._prepare_training_data(protocol.train)
+    query = data[:, :20]
+    n_tasks, _, d = query.shape
+    network = model.network_
+    logits = torch.zeros(n_tasks, d)  # p = 1/2: every row weighs 1/2
+    network.zero_grad()
+    value = model._random_parent_set_nll(query, logits, network.likelihood.noise_scale(), {}, torch.Generator().manual_seed(1))
+    value.backward()
+    reaches = network.likelihood.obs_w1.grad.abs().sum(-1)  # [j, i]: input i of f_j
+    off_diagonal = ~torch.eye(d, dtype=torch.bool)
+    assert bool((reaches[off_diagonal] > 0).all())  # i -> j and j -> i alike, whatever the order
+    subsets = (torch.rand(n_tasks, d, d, generator=torch.Generator().manual_seed(1)) < 0.5).float() * off_diagonal
+    with torch.no_grad():
+        mean = network.likelihood.observational_mean(query, subsets)
+        expected = (0.5 * gaussian_nll_per_variable(query, mean, network.likelihood.noise_scale())).sum(-1).mean()
+    assert float(value) == pytest.approx(float(expected), rel=1e-5)
+    assert network.likelihood.log_noise_scale.grad is None or float(network.likelihood.log_noise_scale.grad.abs().sum()) == 0
+    network.zero_grad()
+
+
 # ------------------------------------------------------------------ checkpoints
 
 
