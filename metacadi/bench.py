@@ -459,7 +459,7 @@ def run_method(method: str, protocol, preset: str | Preset, seed: int = 0, devic
             target_probs=np.stack(target_probs),
             fit_seconds=float(model.fit_seconds_),
             adapt_seconds=np.asarray(adapt_seconds),
-            step_seconds=float(model.fit_seconds_) / max(getattr(model, "steps_run_", len(model.history_)), 1),
+            step_seconds=float(model.fit_seconds_) / max(model.steps_run_, 1),
             obs_nll_gap=gaps[0],
             obs_nll_gap_true_graph=gaps[1],
         )

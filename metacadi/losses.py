@@ -6,8 +6,9 @@
 
 ``L_sub`` regresses every observational mechanism on a random subset of the other variables
 (:meth:`~metacadi.model.MetaCaDI._random_parent_set_nll`), so the input weights of edges the
-current node order forbids stay trained. ``c E_q[|G|]`` is an Occam penalty on the expected number of edges (see
-:func:`edge_occam_penalty` for why the KL alone cannot make the graph posterior sparse).
+current node order forbids stay trained. ``c E_q[|G|]`` is an Occam penalty on the expected
+number of edges (see :func:`edge_occam_penalty` for why the KL alone cannot make the graph
+posterior sparse).
 
 ``H(q(r_t))`` is the entropy of the Bernoulli target posterior: the part of the ELBO's
 ``KL(q(r_t) || p(r_t))`` that the L1 penalty leaves out. It keeps target logits finite (a

@@ -341,8 +341,8 @@ class MetaCaDI:
         mechanism_init: first-layer initialisation of the per-variable MLPs (``"fan-in"``, default,
             or ``"spread"``; :data:`~metacadi.likelihood.MECHANISM_INITS`). In a probe on one tuning
             seed with the true graph held fixed, ``"spread"`` fitted the mechanisms in 600 steps
-            about as well as ``"fan-in"`` did in 1800, but with the graph learned it lost on tuning seeds 102-105
-            (``benchmarks/results/sweep-mechanism-init.md``), so it is an option only.
+            about as well as ``"fan-in"`` did in 1800, but with the graph learned it lost on tuning
+            seeds 102-105 (``benchmarks/results/sweep-mechanism-init.md``), so it is an option only.
         mechanism_subset_weight: ``mu``, weight of the random-parent-set regression of every
             observational mechanism (see :meth:`_random_parent_set_nll`; 0 is the paper's objective).
             It keeps the input weights of the edges the current node order forbids trained, so the
@@ -623,7 +623,7 @@ class MetaCaDI:
         start = time.perf_counter()
         for restart in range(self.n_restarts):
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed if restart == 0 else self.seed + 7919 * restart)
+                torch.manual_seed(self._restart_seed(restart))
                 self.network_ = self._build_network(self.n_variables_).to(self.device)
             self.history_: list[dict[str, float]] = []
             self._train(tasks, callback, callback_every, progress, restart)
@@ -647,6 +647,10 @@ class MetaCaDI:
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
+    def _restart_seed(self, restart: int) -> int:
+        """Seed of restart ``restart``'s initial weights and minibatches (restart 0: ``seed`` itself)."""
+        return self.seed + 7919 * restart
+
     def _train(self, tasks: TaskSet, callback, callback_every: int, progress: bool, restart: int = 0) -> None:
         """Adam on ``phi`` with a cosine learning-rate decay, gradient clipping and a faster node order.
 
@@ -664,7 +668,7 @@ class MetaCaDI:
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
         data, valid, validation = self._hold_out(data, valid, generator)
         if restart > 0:
-            generator = torch.Generator(device=self.device).manual_seed(self.seed + 7919 * restart)
+            generator = torch.Generator(device=self.device).manual_seed(self._restart_seed(restart))
         n_tasks, n_variables = data.shape[0], data.shape[2]
         query_rows = min(self.query_size, int(valid.sum(1).min()) - self.support_size)
         batch_size = n_tasks if self.tasks_per_step is None else min(self.tasks_per_step, n_tasks)
@@ -910,8 +914,8 @@ class MetaCaDI:
         ``1 - p`` as in the reconstruction; the noise scales are not fitted by this term.
         """
         n_tasks, _, d = query.shape
-        subsets = (torch.rand(n_tasks, d, d, generator=generator, device=query.device) < 0.5).to(query.dtype)
-        subsets = subsets * (1.0 - torch.eye(d, dtype=query.dtype, device=query.device))
+        coins = torch.rand(n_tasks, d, d, generator=generator, device=query.device)
+        subsets = (coins < 0.5).to(query.dtype) * self.network_.graph.off_diagonal
         mean = self.network_.likelihood.observational_mean(query, subsets, task_params.get("likelihood"))
         nll = gaussian_nll_per_variable(query, mean, noise_scale.detach())
         return ((1.0 - torch.sigmoid(logits)).detach() * nll).sum(-1).mean()
