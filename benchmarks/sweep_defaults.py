@@ -45,6 +45,9 @@ CANDIDATES: dict[str, dict] = {
     "fan-in-init": {"mechanism_init": "fan-in"},
     "restarts-3": {"n_restarts": 3},
     "no-random-parent-sets": {"mechanism_subset_weight": 0.0},
+    "no-refinement": {"refine_fraction": 0.0},
+    "refine-0.5": {"refine_fraction": 0.5},
+    "refine-1.0": {"refine_fraction": 1.0},
 }
 
 #: name -> arguments of the MAML ablations (``--method intv-maml`` / ``full-maml``) that differ from their defaults

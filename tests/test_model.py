@@ -333,3 +333,28 @@ def test_callback_runs_after_the_last_step(protocol):
     steps = []
     MetaCaDI(n_steps=7, **SMALL).fit(protocol.train, callback=lambda s: steps.append(s.step), callback_every=5, progress=False)
     assert steps == [5, 7]
+
+
+def test_refinement_freezes_the_graph_and_fits_the_rest(protocol):
+    base = dict(n_steps=20, validation_fraction=0.0, **SMALL)
+    plain = MetaCaDI(**base).fit(protocol.train, progress=False)
+    refined = MetaCaDI(refine_fraction=1.5, **base).fit(protocol.train, progress=False)
+    assert refined.refine_steps == 30 and len(refined.history_) == 50 and refined.steps_run_ == 50
+    for name, value in plain.network_.graph.state_dict().items():  # the graph is where meta-training left it
+        assert torch.equal(refined.network_.graph.state_dict()[name], value), name
+    moved = [name for name, value in plain.network_.likelihood.state_dict().items()
+             if not torch.equal(refined.network_.likelihood.state_dict()[name], value)]
+    assert "obs_w1" in moved and "log_noise_scale" in moved
+    assert all(p.requires_grad for p in refined.network_.parameters())  # unfrozen for later use
+    assert all(record["edge_kl"] == 0.0 for record in refined.history_[20:])
+    pd.testing.assert_frame_equal(refined.edge_probs_, plain.edge_probs_)
+    with pytest.raises(MetaCaDIInputError, match="refine_fraction"):
+        MetaCaDI(refine_fraction=-0.5).fit(protocol.train, progress=False)
+
+
+def test_refinement_starts_from_and_can_keep_the_chosen_checkpoint(protocol):
+    refined = MetaCaDI(n_steps=30, refine_fraction=1.0, validation_every=5, **SMALL).fit(protocol.train, progress=False)
+    steps = [step for step, _ in refined.validation_history_]
+    assert steps[-1] == 60 and any(step > 30 for step in steps)
+    best = min(refined.validation_history_, key=lambda item: item[1])
+    assert refined.best_step_ == best[0]
