@@ -57,6 +57,7 @@ MAML_CANDIDATES: dict[str, dict] = {
     "inner-lr-0.05": {"inner_learning_rate": 0.05},
     "inner-lr-0.02": {"inner_learning_rate": 0.02},
     "inner-steps-10": {"inner_steps": 10},
+    "no-random-parent-sets": {"mechanism_subset_weight": 0.0},
 }
 
 SETTINGS = ("hard", "soft-subtle", "soft-scale", "mlp-sf-soft-subtle", "linear-hard-offtarget")
