@@ -324,10 +324,21 @@ class FullMAML(_MAMLEstimator):
     Same interface as :class:`~metacadi.model.MetaCaDI`; extra arguments ``inner_steps``
     (default 5) and ``inner_learning_rate`` (default 0.02, smaller than Intv-MAML's: see the
     module docstring). See the module docstring.
+
+    ``mechanism_subset_weight`` defaults to 0 here (MetaCaDI's default is 1): with the
+    random-parent-set regression of the observational mechanisms in its objective, Full-MAML's
+    target head collapsed on tuning seeds 100-101 (Intv-AUROC 0.47 against 0.88 without it,
+    hard and subtle soft interventions; ``benchmarks/results/sweep-full-maml.md``).
     """
 
     adaptation = "gradient steps on all likelihood mechanisms (Full-MAML)"
     _network_class = FullMAMLNetwork
 
-    def __init__(self, *, inner_steps: int = 5, inner_learning_rate: float = 0.02, **kwargs: Any) -> None:
-        super().__init__(inner_steps=inner_steps, inner_learning_rate=inner_learning_rate, **kwargs)
+    def __init__(
+        self, *, inner_steps: int = 5, inner_learning_rate: float = 0.02, mechanism_subset_weight: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            inner_steps=inner_steps, inner_learning_rate=inner_learning_rate,
+            mechanism_subset_weight=mechanism_subset_weight, **kwargs,
+        )
