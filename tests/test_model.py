@@ -352,7 +352,7 @@ def test_refinement_freezes_the_graph_and_fits_the_rest(protocol):
         MetaCaDI(refine_fraction=-0.5).fit(protocol.train, progress=False)
 
 
-def test_refinement_starts_from_and_can_keep_the_chosen_checkpoint(protocol):
+def test_checkpoints_are_chosen_over_both_phases(protocol):
     refined = MetaCaDI(n_steps=30, refine_fraction=1.0, validation_every=5, **SMALL).fit(protocol.train, progress=False)
     steps = [step for step, _ in refined.validation_history_]
     assert steps[-1] == 60 and any(step > 30 for step in steps)
