@@ -45,7 +45,6 @@ CANDIDATES: dict[str, dict] = {
     "fan-in-init": {"mechanism_init": "fan-in"},
     "restarts-3": {"n_restarts": 3},
     "no-random-parent-sets": {"mechanism_subset_weight": 0.0},
-    "no-refinement": {"refine_fraction": 0.0},
     "sparsity-0.1": {"sparsity_weight": 0.1},
     "sparsity-0.03": {"sparsity_weight": 0.03},
     "refine-0.5": {"refine_fraction": 0.5},

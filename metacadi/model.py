@@ -706,7 +706,7 @@ class MetaCaDI:
         bar = tqdm(range(total_steps), desc=label, disable=not progress, leave=False)
         for step in bar:
             refining = step >= self.n_steps
-            if refining and step == self.n_steps:
+            if step == self.n_steps:  # only reached when there are refinement steps
                 if best_state is not None:  # refine the checkpoint meta-training chose
                     self.network_.load_state_dict(best_state)
                 optimizer, schedule = self._start_refinement()
