@@ -49,6 +49,7 @@ CANDIDATES: dict[str, dict] = {
     "sparsity-0.03": {"sparsity_weight": 0.03},
     "refine-0.5": {"refine_fraction": 0.5},
     "refine-1.0": {"refine_fraction": 1.0},
+    "no-mask-indicators": {"mask_indicators": False},
 }
 
 #: name -> arguments of the MAML ablations (``--method intv-maml`` / ``full-maml``) that differ from their defaults

@@ -11,6 +11,11 @@ For task ``t`` and variable ``j`` with parent mask ``g_j = A[:, j]``:
   layer** ``w_tj`` fitted in closed form on the support set (:func:`metacadi.ridge.ridge_solve`).
 * ``sigma_j``: learnable noise scales (``log sigma`` is the parameter).
 
+With ``mask_indicators`` the first layer of ``f^obs_j`` and ``h_j`` also sees the mask itself:
+its pre-activation is ``W1_j (g_j ⊙ x) + U1_j g_j + b1_j``, so an absent parent and a parent
+whose value is 0 (the data's mean) are told apart, and one network can represent the regression
+of ``x_j`` on each parent set it is trained with (``U1`` starts at 0: the plain mechanism).
+
 All tensors carry a leading batch axis ``B`` (a task, or a task × graph sample). Parameters are
 passed explicitly (``params`` dict) so the MAML ablations can run the same mechanisms with
 per-task adapted copies whose leading axis is ``B``.
@@ -30,6 +35,7 @@ _BASE_DIMS = {
     "obs_w1": 3, "obs_b1": 2, "obs_w2": 2, "obs_b2": 1,
     "ext_w1": 3, "ext_b1": 2, "ext_w2": 3, "ext_b2": 2,
     "log_noise_scale": 1,
+    "obs_u1": 3, "ext_u1": 3,
 }
 
 
@@ -65,9 +71,14 @@ class Likelihood(nn.Module):
         n_features: ``m``, the number of features ``h_j`` gives the ridge head (a constant
             feature is appended, so the head has ``m + 1`` weights per variable).
         init: how the first layers of ``f^obs_j`` and ``h_j`` start (see :data:`MECHANISM_INITS`).
+        mask_indicators: give both first layers the parent mask ``g_j`` as inputs too
+            (parameters ``obs_u1``, ``ext_u1``: ``(d, d, hidden)``, zero at the start).
     """
 
-    def __init__(self, n_variables: int, hidden_size: int = 32, n_features: int = 16, init: str = "fan-in") -> None:
+    def __init__(
+        self, n_variables: int, hidden_size: int = 32, n_features: int = 16, init: str = "fan-in",
+        mask_indicators: bool = False,
+    ) -> None:
         super().__init__()
         d, h, m = n_variables, hidden_size, n_features
         self.n_variables, self.hidden_size, self.n_features = d, h, m
@@ -89,10 +100,20 @@ class Likelihood(nn.Module):
         self.ext_w2 = nn.Parameter(torch.randn(d, h, m) * scale_hidden)
         self.ext_b2 = nn.Parameter(torch.zeros(d, m))
         self.log_noise_scale = nn.Parameter(torch.zeros(d))
+        self.mask_indicators = bool(mask_indicators)
+        if self.mask_indicators:
+            self.obs_u1 = nn.Parameter(torch.zeros(d, d, h))
+            self.ext_u1 = nn.Parameter(torch.zeros(d, d, h))
 
     def shared_params(self) -> dict[str, torch.Tensor]:
         """The likelihood's parameters by name (no batch axis)."""
-        return {name: getattr(self, name) for name in _BASE_DIMS}
+        return {name: getattr(self, name) for name in _BASE_DIMS if hasattr(self, name)}
+
+    def _mask_term(self, params: dict[str, torch.Tensor] | None, name: str, adjacency: torch.Tensor) -> torch.Tensor | float:
+        """``U1_j g_j``: ``(B, 1, d, h)``, broadcast over rows (0 without mask indicators)."""
+        if not self.mask_indicators:
+            return 0.0
+        return self._layer(params, name, adjacency, "bij,bjih->bjh").unsqueeze(1)
 
     def _get(self, params: dict[str, torch.Tensor] | None, name: str, batch_size: int) -> torch.Tensor:
         source = params if params is not None and name in params else None
@@ -126,7 +147,7 @@ class Likelihood(nn.Module):
     ) -> torch.Tensor:
         """``f^obs_j(g_j ⊙ x)`` for all ``j``: ``(B, n, d)`` from ``x (B, n, d)`` and ``adjacency (B, d, d)``."""
         inputs = masked_inputs(x, adjacency)
-        hidden = self._layer(params, "obs_w1", inputs, "bnji,bjih->bnjh")
+        hidden = self._layer(params, "obs_w1", inputs, "bnji,bjih->bnjh") + self._mask_term(params, "obs_u1", adjacency)
         hidden = nn.functional.silu(hidden + self._bias(params, "obs_b1"))
         out = self._layer(params, "obs_w2", hidden, "bnjh,bjh->bnj")
         return out + self._bias(params, "obs_b2")
@@ -136,7 +157,7 @@ class Likelihood(nn.Module):
     ) -> torch.Tensor:
         """``[h_j(g_j ⊙ x), 1]`` for all ``j``: ``(B, n, d, m + 1)``."""
         inputs = masked_inputs(x, adjacency)
-        hidden = self._layer(params, "ext_w1", inputs, "bnji,bjih->bnjh")
+        hidden = self._layer(params, "ext_w1", inputs, "bnji,bjih->bnjh") + self._mask_term(params, "ext_u1", adjacency)
         hidden = nn.functional.silu(hidden + self._bias(params, "ext_b1"))
         features = self._layer(params, "ext_w2", hidden, "bnjh,bjhm->bnjm")
         features = torch.tanh(features + self._bias(params, "ext_b2"))
@@ -160,7 +181,8 @@ class Likelihood(nn.Module):
         every other entry of ``A[b]`` kept: the difference of the observational mechanism's
         Gaussian NLL (``0.5 ((x_j - f^obs_j) / sigma_j)^2``) of variable ``j`` between the two
         values of one edge. The first layer of ``f^obs_j`` is linear in its masked inputs, so
-        switching edge ``i -> j`` adds ``±x_i W1[j, i]`` to the hidden pre-activations and every
+        switching edge ``i -> j`` adds ``±x_i W1[j, i]`` (and ``±U1[j, i]`` with mask indicators)
+        to the hidden pre-activations and every
         ``(i, j)`` pair costs one hidden layer (``B x n x d x d x h`` numbers in all, computed in
         blocks of variables).
 
@@ -175,10 +197,15 @@ class Likelihood(nn.Module):
         sigma = noise_scale if noise_scale.dim() == 2 else noise_scale.expand(batch, d)
         sign = 1.0 - 2.0 * adjacency  # +1: switching on, -1: switching off
         pre = self._layer(params, "obs_w1", masked_inputs(x, adjacency), "bnji,bjih->bnjh") + self._bias(params, "obs_b1")
+        pre = pre + self._mask_term(params, "obs_u1", adjacency)
         w1, w2 = self._value(params, "obs_w1"), self._value(params, "obs_w2")
+        u1 = self._value(params, "obs_u1") if self.mask_indicators else None
         if w1.dim() == _BASE_DIMS["obs_w1"]:  # shared: (j, i, h) and (j, h) broadcast over (B, n)
             w1, w2 = w1.unsqueeze(0), w2.unsqueeze(0)
+        if u1 is not None and u1.dim() == _BASE_DIMS["obs_u1"]:
+            u1 = u1.unsqueeze(0)
         w1, w2 = w1.unsqueeze(1), w2.unsqueeze(1)  # (B or 1, 1, j, i, h), (B or 1, 1, j, h)
+        signed_u1 = None if u1 is None else sign.transpose(1, 2).unsqueeze(-1) * u1  # (B, j, i, h): ±U1[j, i]
         b2 = self._bias(params, "obs_b2")
         current = (nn.functional.silu(pre) * w2).sum(-1) + b2
         current_sq = ((x - current) / sigma.unsqueeze(1)).pow(2)
@@ -189,6 +216,8 @@ class Likelihood(nn.Module):
         for start in range(0, d, block):
             cols = slice(start, start + block)
             hidden_flipped = pre[:, :, cols].unsqueeze(3) + signed_x[:, :, cols].unsqueeze(-1) * w1[:, :, cols]
+            if signed_u1 is not None:
+                hidden_flipped = hidden_flipped + signed_u1[:, cols].unsqueeze(1)
             activation = nn.functional.silu(hidden_flipped, inplace=True)
             flipped = (activation * w2[:, :, cols].unsqueeze(3)).sum(-1) + b2[..., cols, :]  # (B, n, j, i)
             flipped_sq = ((x[:, :, cols].unsqueeze(-1) - flipped) / sigma[:, cols].unsqueeze(1).unsqueeze(-1)).pow(2)

@@ -72,9 +72,10 @@ from .validation import check_positive_int
 
 __all__ = ["FullMAML", "FullMAMLNetwork", "IntvMAML", "IntvMAMLNetwork", "MECHANISM_PARAMS", "inner_sgd"]
 
-#: The likelihood parameters Full-MAML adapts per task (everything but ``log_noise_scale``).
+#: The likelihood parameters Full-MAML adapts per task (everything but ``log_noise_scale``;
+#: the mask-indicator weights too when the likelihood has them).
 MECHANISM_PARAMS: tuple[str, ...] = (
-    "obs_w1", "obs_b1", "obs_w2", "obs_b2", "ext_w1", "ext_b1", "ext_w2", "ext_b2",
+    "obs_w1", "obs_b1", "obs_w2", "obs_b2", "ext_w1", "ext_b1", "ext_w2", "ext_b2", "obs_u1", "ext_u1",
 )
 
 
@@ -223,7 +224,7 @@ class FullMAMLNetwork(IntvMAMLNetwork):
         batch_size, n_rows = support.shape[0], support.shape[1]
         shared = self.likelihood.shared_params()
         start: dict[str, torch.Tensor] = {}
-        for name in MECHANISM_PARAMS:
+        for name in (name for name in MECHANISM_PARAMS if name in shared):
             copy = shared[name].unsqueeze(0).expand(batch_size, *shared[name].shape)
             start[name] = copy if training else copy.detach().clone().requires_grad_(True)
         weights = intv_params["int_weights"]

@@ -59,6 +59,22 @@ def test_adapt_many_equals_adapt_and_the_reference(model, protocol, n_graph_samp
         assert list(posterior.target_probs.index) == model.names_
 
 
+def test_mask_indicators_keep_adapt_and_the_reference_equal(protocol):
+    """With mask indicators a column's parent mask enters its first-layer bias."""
+    model = MetaCaDI(n_steps=5, mask_indicators=True, **SMALL).fit(protocol.train, progress=False)
+    with torch.no_grad():  # trained for 5 steps they are still small: make them matter
+        model.network_.likelihood.obs_u1.normal_()
+        model.network_.likelihood.ext_u1.normal_()
+    data = protocol.test[0].data
+    reference = reference_target_probs(model, data, 8, 0)
+    adapted = model.adapt(data, n_graph_samples=8, seed=0).target_probs.to_numpy()
+    np.testing.assert_allclose(adapted, reference, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        model.network_.likelihood.obs_u1.zero_()
+        model.network_.likelihood.ext_u1.zero_()
+    assert not np.allclose(model.adapt(data, n_graph_samples=8, seed=0).target_probs.to_numpy(), adapted)
+
+
 @pytest.fixture(scope="module")
 def leave_one_out_model(protocol):
     return MetaCaDI(n_steps=5, int_prediction="leave-one-out", **SMALL).fit(protocol.train, progress=False)

@@ -50,17 +50,22 @@ def _observational_nll(likelihood, x, adjacency, noise_scale, params=None):
 
 
 @pytest.mark.parametrize("per_task", [False, True])
-def test_edge_flip_nll_equals_switching_each_edge_by_hand(per_task):
+@pytest.mark.parametrize("mask_indicators", [False, True])
+def test_edge_flip_nll_equals_switching_each_edge_by_hand(per_task, mask_indicators):
     from metacadi.likelihood import Likelihood
 
     torch.manual_seed(0)
     d, batch = 4, 3
-    likelihood = Likelihood(d, hidden_size=5, n_features=3)
+    likelihood = Likelihood(d, hidden_size=5, n_features=3, mask_indicators=mask_indicators)
+    names = ("obs_w1", "obs_b1", "obs_w2", "obs_b2") + (("obs_u1",) if mask_indicators else ())
+    if mask_indicators:  # they start at 0; the flips must see them once trained
+        with torch.no_grad():
+            likelihood.obs_u1.normal_()
     params = None
     if per_task:  # MAML-style per-task copies of the observational mechanism
         params = {
             name: (getattr(likelihood, name) + 0.1 * torch.randn(batch, *getattr(likelihood, name).shape)).detach()
-            for name in ("obs_w1", "obs_b1", "obs_w2", "obs_b2")
+            for name in names
         }
     x = torch.randn(batch, 7, d)
     adjacency = (torch.rand(batch, d, d) < 0.5).float() * (1 - torch.eye(d))

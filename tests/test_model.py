@@ -1,5 +1,7 @@
 """MetaCaDI estimator: training signal, adaptation, input errors, checkpoints, callbacks."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -166,6 +168,8 @@ def test_bad_configuration_raises(protocol):
         MetaCaDI().set_params(learning_rat=0.1)
     with pytest.raises(MetaCaDIInputError, match="mechanism_init must be one of"):
         MetaCaDI(mechanism_init="xavier").fit(protocol.train, progress=False)
+    with pytest.raises(MetaCaDIInputError, match="mask_indicators must be True or False"):
+        MetaCaDI(mask_indicators="yes").fit(protocol.train, progress=False)
 
 
 def test_restarts_keep_the_one_with_the_lowest_held_out_nll(protocol, model):
@@ -221,6 +225,23 @@ def test_save_load_roundtrip_gives_identical_posteriors(model, protocol, tmp_pat
     np.testing.assert_array_equal(
         loaded.graph_posterior().sample_graphs(10, seed=1), model.graph_posterior().sample_graphs(10, seed=1)
     )
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_checkpoints_written_before_mask_indicators_load_without_them(protocol, tmp_path):
+    from metacadi.model import _checksum
+
+    older = MetaCaDI(n_steps=3, mask_indicators=False, **SMALL).fit(protocol.train, progress=False)
+    payload = torch.load(older.save(tmp_path / "model.pt"), weights_only=True)
+    config = json.loads(payload["config"])
+    del config["mask_indicators"]  # as such files were written
+    payload["config"] = json.dumps(config, sort_keys=True)
+    payload["checksum"] = _checksum(payload["estimator"], payload["config"], payload["names"], payload["state"])
+    torch.save(payload, tmp_path / "older.pt")
+    loaded = MetaCaDI.load(tmp_path / "older.pt")
+    assert loaded.mask_indicators is False and not hasattr(loaded.network_.likelihood, "obs_u1")
+    pd.testing.assert_series_equal(loaded.adapt(protocol.test[0]).target_probs, older.adapt(protocol.test[0]).target_probs)
+    assert MetaCaDI().mask_indicators is True
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
