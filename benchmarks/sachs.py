@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
-    command = "nice -n 10 .venv/bin/python benchmarks/sachs.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = ".venv/bin/python benchmarks/sachs.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     start = time.perf_counter()
     records = run_leave_one_out(
         sachs(),
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     elapsed = time.perf_counter() - start
     report = "\n".join([
-        f"<!-- printed by: {command.strip()} (2 CPU cores shared with other jobs{_commit()}) -->",
+        f"<!-- printed by: {command.strip()} (2 CPU cores; load average {os.getloadavg()[0]:.2f} at the end{_commit()}) -->",
         f"# Sachs et al. (2005), leave one experiment out ({elapsed:.0f} s wall)",
         "",
         f"Meta-training: {args.tasks_per_experiment} tasks of {args.task_rows} rows from each other experiment; "

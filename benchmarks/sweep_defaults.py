@@ -60,6 +60,7 @@ MAML_CANDIDATES: dict[str, dict] = {
     "inner-lr-0.02": {"inner_learning_rate": 0.02},
     "inner-steps-10": {"inner_steps": 10},
     "no-random-parent-sets": {"mechanism_subset_weight": 0.0},
+    "mask-indicators": {"mask_indicators": True},
 }
 
 SETTINGS = ("hard", "soft-subtle", "soft-scale", "mlp-sf-soft-subtle", "linear-hard-offtarget")

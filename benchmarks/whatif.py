@@ -18,6 +18,7 @@ mechanism errors), and the observational mean (what ignoring the intervention gi
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--figure", type=Path, default=None, help="write an HTML figure of one intervention (first seed)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    command = "nice -n 10 .venv/bin/python benchmarks/whatif.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = ".venv/bin/python benchmarks/whatif.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     start = time.perf_counter()
     frames, example = [], None
     seeds = range(args.first_seed, args.first_seed + args.seeds)
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"seed {seed}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     results = pd.concat(frames, ignore_index=True)
     text = "\n".join([
-        f"<!-- printed by: {command.strip()} (2 CPU cores shared with other jobs) -->",
+        f"<!-- printed by: {command.strip()} (2 CPU cores; load average {os.getloadavg()[0]:.2f} at the end) -->",
         f"# What-if predictions, d = 5 GP-ANM, seeds {seeds.start}-{seeds.stop - 1} ({time.perf_counter() - start:.0f} s wall)",
         "",
         f"|mean predicted - mean true| / noise sd of the variable, do(x_j = mu_j ± s_j) for every j, {args.samples} samples each. "

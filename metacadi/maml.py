@@ -330,6 +330,9 @@ class FullMAML(_MAMLEstimator):
     random-parent-set regression of the observational mechanisms in its objective, Full-MAML's
     target head collapsed on tuning seeds 100-101 (Intv-AUROC 0.47 against 0.88 without it,
     hard and subtle soft interventions; ``benchmarks/results/sweep-full-maml.md``).
+    ``mask_indicators`` defaults to ``False`` here for the same reason: per-task copies of the
+    mask-indicator weights shift each variable's first layer per task, and with them its target
+    head collapsed on hard interventions (``sweep-full-maml.md``, the third run).
     """
 
     adaptation = "gradient steps on all likelihood mechanisms (Full-MAML)"
@@ -337,9 +340,9 @@ class FullMAML(_MAMLEstimator):
 
     def __init__(
         self, *, inner_steps: int = 5, inner_learning_rate: float = 0.02, mechanism_subset_weight: float = 0.0,
-        **kwargs: Any,
+        mask_indicators: bool = False, **kwargs: Any,
     ) -> None:
         super().__init__(
             inner_steps=inner_steps, inner_learning_rate=inner_learning_rate,
-            mechanism_subset_weight=mechanism_subset_weight, **kwargs,
+            mechanism_subset_weight=mechanism_subset_weight, mask_indicators=mask_indicators, **kwargs,
         )

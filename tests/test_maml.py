@@ -88,6 +88,11 @@ def test_parameters_are_validated_and_exposed(cls):
         cls(inner_learning_rate=-1.0, n_steps=1).fit(data, progress=False)
 
 
+def test_full_maml_leaves_out_the_terms_that_collapsed_its_target_head():
+    assert FullMAML().mechanism_subset_weight == 0 and FullMAML().mask_indicators is False
+    assert IntvMAML().mask_indicators is MetaCaDI().mask_indicators is True
+
+
 def test_adaptation_names_differ_from_closed_form():
     assert len({MetaCaDI.adaptation, IntvMAML.adaptation, FullMAML.adaptation}) == 3
 
@@ -102,10 +107,12 @@ def _support(batch=3, n_rows=10, d=4, seed=0):
     return support, adjacency
 
 
-@pytest.mark.parametrize("network_class", [IntvMAMLNetwork, FullMAMLNetwork])
-def test_inner_loop_lowers_support_loss(network_class):
+@pytest.mark.parametrize(
+    "network_class, mask_indicators", [(IntvMAMLNetwork, False), (FullMAMLNetwork, False), (FullMAMLNetwork, True)]
+)
+def test_inner_loop_lowers_support_loss(network_class, mask_indicators):
     torch.manual_seed(0)
-    network = network_class(4, _config(inner_steps=5))
+    network = network_class(4, _config(inner_steps=5, mask_indicators=mask_indicators))
     network.track_inner_losses = True
     support, adjacency = _support()
     task_params, obs_mean, int_mean = network.adapt_support(support, adjacency, training=False)
@@ -130,6 +137,7 @@ def test_inner_loop_lowers_support_loss(network_class):
     assert not task_params["int_weights"].requires_grad and not int_mean.requires_grad
     if network_class is FullMAMLNetwork:
         assert set(task_params["likelihood"]) == set(MECHANISM_PARAMS) & set(network.likelihood.shared_params())
+        assert ("obs_u1" in task_params["likelihood"]) == mask_indicators
         adapted_w1 = task_params["likelihood"]["obs_w1"]
         assert adapted_w1.shape == (3, *network.likelihood.obs_w1.shape)
         # each task got its own copy: different support sets give different adapted parameters
