@@ -224,7 +224,13 @@ def test_truth_marks_the_experiment_targets_and_their_descendants(trained):
     for name, hit, low, color in zip(system.names, experiment.targets, below, colors):
         expected = plots.TRUE_COLOR if hit else plots.DESCENDANT_COLOR if low else plots.NODE_COLOR
         assert color == expected, name
+    # the support-size slider keeps the experiment, so the graph is not sent again; a new
+    # experiment redraws it
+    drawn = trained.truth_pane.object
+    trained.support_size = 7 if trained.support_size != 7 else 8
+    assert trained.truth_pane.object is drawn
     trained.targets = []
+    assert trained.truth_pane.object is not drawn
 
 
 def test_metrics_explain_themselves(trained):

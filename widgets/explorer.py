@@ -699,6 +699,7 @@ class Explorer(param.Parameterized):
             )
 
         self.truth_pane = plot("truth", 420, "building the system…")
+        self._truth_shown: tuple[ExplorerSystem, NewExperiment | None] | None = None  # what truth_pane draws
         self.posterior_pane = plot("posterior", 420)
         self.heatmap_pane = plot("heatmap", 440)
         self.target_pane = plot("targets", 340)
@@ -1152,7 +1153,7 @@ class Explorer(param.Parameterized):
             else:
                 variable, value = system.default_do()
             self._set_whatif_controls(system, variable, value)
-        self.truth_pane.object = self._truth_figure(system, None)
+        self._show_truth(system, None)
         if self.status.object == "Building the system…":
             self.status.object = f"Meta-training on {len(system.protocol.train)} experiments…"
 
@@ -1161,6 +1162,15 @@ class Explorer(param.Parameterized):
         and the ceiling alone (unless a model of that system is shown already)."""
         if self._current(run) and (self.fit is None or self.fit.system is not references.system):
             self._show_support(references)
+
+    def _show_truth(self, system: ExplorerSystem, experiment: NewExperiment | None) -> None:
+        """Draw the true graph for this system and experiment, unless it is drawn already (the
+        support-size slider keeps the experiment, so its key presses send no new graph)."""
+        shown = self._truth_shown
+        if shown is not None and shown[0] is system and shown[1] is experiment:
+            return
+        self.truth_pane.object = self._truth_figure(system, experiment)
+        self._truth_shown = (system, experiment)
 
     @staticmethod
     def _truth_figure(system: ExplorerSystem, experiment: NewExperiment | None) -> go.Figure:
@@ -1249,7 +1259,7 @@ class Explorer(param.Parameterized):
             posterior.target_probs, experiment.targets, experiment.intended, descendants=downstream,
             title=f"Target probabilities of the new experiment ({support} rows)",
         )
-        self.truth_pane.object = self._truth_figure(system, experiment)
+        self._show_truth(system, experiment)
         fig.update_layout(meta="targets")
         self.target_pane.object = fig
         self._move_support_marker(system)
