@@ -109,12 +109,6 @@ class Likelihood(nn.Module):
         """The likelihood's parameters by name (no batch axis)."""
         return {name: getattr(self, name) for name in _BASE_DIMS if hasattr(self, name)}
 
-    def _mask_term(self, params: dict[str, torch.Tensor] | None, name: str, adjacency: torch.Tensor) -> torch.Tensor | float:
-        """``U1_j g_j``: ``(B, 1, d, h)``, broadcast over rows (0 without mask indicators)."""
-        if not self.mask_indicators:
-            return 0.0
-        return self._layer(params, name, adjacency, "bij,bjih->bjh").unsqueeze(1)
-
     def _get(self, params: dict[str, torch.Tensor] | None, name: str, batch_size: int) -> torch.Tensor:
         source = params if params is not None and name in params else None
         value = source[name] if source is not None else getattr(self, name)
@@ -137,6 +131,16 @@ class Likelihood(nn.Module):
         value = self._value(params, name)
         return value if value.dim() == _BASE_DIMS[name] else value.unsqueeze(1)
 
+    def _first_layer(
+        self, params: dict[str, torch.Tensor] | None, network: str, x: torch.Tensor, adjacency: torch.Tensor
+    ) -> torch.Tensor:
+        """Pre-activations ``W1_j (g_j ⊙ x) [+ U1_j g_j] + b1_j`` of ``network`` (``"obs"``: ``f^obs``,
+        ``"ext"``: ``h``) for all ``j``: ``(B, n, d, hidden)``."""
+        pre = self._layer(params, f"{network}_w1", masked_inputs(x, adjacency), "bnji,bjih->bnjh")
+        if self.mask_indicators:  # one term per (task, variable), broadcast over rows
+            pre = pre + self._layer(params, f"{network}_u1", adjacency, "bij,bjih->bjh").unsqueeze(1)
+        return pre + self._bias(params, f"{network}_b1")
+
     def noise_scale(self, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """``sigma``: ``(d,)`` or ``(B, d)`` when the parameters are per task."""
         log_scale = params["log_noise_scale"] if params is not None and "log_noise_scale" in params else self.log_noise_scale
@@ -146,9 +150,7 @@ class Likelihood(nn.Module):
         self, x: torch.Tensor, adjacency: torch.Tensor, params: dict[str, torch.Tensor] | None = None
     ) -> torch.Tensor:
         """``f^obs_j(g_j ⊙ x)`` for all ``j``: ``(B, n, d)`` from ``x (B, n, d)`` and ``adjacency (B, d, d)``."""
-        inputs = masked_inputs(x, adjacency)
-        hidden = self._layer(params, "obs_w1", inputs, "bnji,bjih->bnjh") + self._mask_term(params, "obs_u1", adjacency)
-        hidden = nn.functional.silu(hidden + self._bias(params, "obs_b1"))
+        hidden = nn.functional.silu(self._first_layer(params, "obs", x, adjacency))
         out = self._layer(params, "obs_w2", hidden, "bnjh,bjh->bnj")
         return out + self._bias(params, "obs_b2")
 
@@ -156,9 +158,7 @@ class Likelihood(nn.Module):
         self, x: torch.Tensor, adjacency: torch.Tensor, params: dict[str, torch.Tensor] | None = None
     ) -> torch.Tensor:
         """``[h_j(g_j ⊙ x), 1]`` for all ``j``: ``(B, n, d, m + 1)``."""
-        inputs = masked_inputs(x, adjacency)
-        hidden = self._layer(params, "ext_w1", inputs, "bnji,bjih->bnjh") + self._mask_term(params, "ext_u1", adjacency)
-        hidden = nn.functional.silu(hidden + self._bias(params, "ext_b1"))
+        hidden = nn.functional.silu(self._first_layer(params, "ext", x, adjacency))
         features = self._layer(params, "ext_w2", hidden, "bnjh,bjhm->bnjm")
         features = torch.tanh(features + self._bias(params, "ext_b2"))
         return torch.cat([features, torch.ones_like(features[..., :1])], dim=-1)
@@ -196,8 +196,7 @@ class Likelihood(nn.Module):
         hidden = self.hidden_size
         sigma = noise_scale if noise_scale.dim() == 2 else noise_scale.expand(batch, d)
         sign = 1.0 - 2.0 * adjacency  # +1: switching on, -1: switching off
-        pre = self._layer(params, "obs_w1", masked_inputs(x, adjacency), "bnji,bjih->bnjh") + self._bias(params, "obs_b1")
-        pre = pre + self._mask_term(params, "obs_u1", adjacency)
+        pre = self._first_layer(params, "obs", x, adjacency)
         w1, w2 = self._value(params, "obs_w1"), self._value(params, "obs_w2")
         u1 = self._value(params, "obs_u1") if self.mask_indicators else None
         if w1.dim() == _BASE_DIMS["obs_w1"]:  # shared: (j, i, h) and (j, h) broadcast over (B, n)
