@@ -117,6 +117,23 @@ def test_dcdi_finds_graph_and_targets_on_a_small_gp_problem():
     assert np.all(result.target_scores[~interventional] == 0)
 
 
+def test_dcdi_density_stays_finite_for_a_huge_log_sd():
+    # an MLP's log sd passed 88 on raw-scale linear data; exp overflowed in float32 and the
+    # division's backward pass turned the edge logits into NaN
+    import torch
+
+    from metacadi.baselines.dcdi import gaussian_log_density
+
+    x = torch.tensor([0.3, 40.0])
+    mean = torch.tensor([0.0, 1.0], requires_grad=True)
+    log_std = torch.tensor([95.0, -1.0], requires_grad=True)
+    density = gaussian_log_density(x, mean, log_std)
+    density.sum().backward()
+    assert torch.isfinite(density).all() and torch.isfinite(mean.grad).all() and torch.isfinite(log_std.grad).all()
+    reference = torch.distributions.Normal(1.0, np.exp(-1.0)).log_prob(torch.tensor(40.0)) + 0.5 * np.log(2 * np.pi)
+    assert float(density[1].detach()) == pytest.approx(float(reference), rel=1e-5)
+
+
 @pytest.mark.slow
 def test_bacadi_finds_targets_on_a_small_gp_problem():
     protocol = gp_problem(seed=0)

@@ -33,7 +33,10 @@ Model (one regime per task; regime ``k`` of row ``x``):
   standard deviation (its maximum-likelihood fit), so no variable is favoured as a target by
   initialisation.
 * Data are standardised with the pooled mean and sd; standard deviations are floored at
-  ``min_std`` (a silenced gene has variance 0 in its knockout regime).
+  ``min_std`` (a silenced gene has variance 0 in its knockout regime). The densities scale by
+  ``exp(-log sd)`` rather than divide by ``exp(log sd)`` (:func:`gaussian_log_density`): on raw-scale linear data (the BaCaDI
+  protocol) an MLP's log sd can pass 88 for extreme rows, where ``exp`` overflows in float32 and
+  the backward pass of the division turned the edge logits into NaN.
 
 Known limitation: on a linear-Gaussian chain ``X0 -> X1 -> X2`` with strong edges and
 interventions on ``X1`` only, the fit ends at ``X1 -> X0`` with ``X0`` (or no variable) as the
@@ -61,7 +64,7 @@ from ..errors import MetaCaDIInputError
 from ..tasks import TaskSet
 from .base import Baseline, BaselineResult, acyclic_projection, observational_mask, pooled, standardise, torch_threads
 
-__all__ = ["DCDIG", "gumbel_sigmoid"]
+__all__ = ["DCDIG", "gaussian_log_density", "gumbel_sigmoid"]
 
 
 def gumbel_sigmoid(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
@@ -69,6 +72,15 @@ def gumbel_sigmoid(logits: torch.Tensor, temperature: float, generator: torch.Ge
     uniform = torch.rand(logits.shape, generator=generator, dtype=logits.dtype).clamp(1e-6, 1 - 1e-6)
     noise = torch.log(uniform) - torch.log1p(-uniform)
     return torch.sigmoid((logits + noise) / temperature)
+
+
+def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """``log N(x; mean, exp(log_std)^2)`` up to ``-log(2 pi) / 2``, elementwise (broadcasting).
+
+    Scales by ``exp(-log_std)`` so that a very large ``log_std`` (past 88, where ``exp``
+    overflows in float32) gives a finite density and finite gradients.
+    """
+    return -0.5 * ((x - mean) * torch.exp(-log_std)) ** 2 - log_std
 
 
 class _GaussianMLPs(nn.Module):
@@ -199,9 +211,9 @@ class DCDIG(Baseline):
                 targets = gumbel_sigmoid(target_logits, 1.0, generator) * target_allowed
                 mean, log_std = mlps(xb[:, None, :] * mask.T[None])
                 log_std = log_std.clamp(min=log_min_std)
-                obs_ll = -0.5 * ((xb - mean) / log_std.exp()) ** 2 - log_std
+                obs_ll = gaussian_log_density(xb, mean, log_std)
                 i_log_std = int_log_std[kb].clamp(min=log_min_std)
-                int_ll = -0.5 * ((xb - int_mean[kb]) / i_log_std.exp()) ** 2 - i_log_std
+                int_ll = gaussian_log_density(xb, int_mean[kb], i_log_std)
                 r = targets[kb]
                 log_likelihood = ((1 - r) * obs_ll + r * int_ll).sum(dim=1).mean()
                 probs = torch.sigmoid(edge_logits) * off_diagonal
