@@ -45,6 +45,11 @@ not average precision); Intv-AUROC / Intv-AUPRC over the ``(environments x d)`` 
 of the interventional environments. Their JCI-PC and UT-IGSP rows are bootstrap mixtures
 (20 resamples, weighted by training likelihood) scored against the interventional CPDAG of the
 true graph; DCDI-G's 5 resamples; ours run once on the full data (see ``benchmarks/README.md``).
+
+Floors and ceiling on the same environments, as in every other benchmark table: the empty graph,
+the shift score, on SERGIO the zero count (on the simulator's scale, :meth:`BacadiProblem.raw`),
+and the oracle (the true network and noise scales; on SERGIO regressions on the true
+regulators), :func:`reference_target_scores`.
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ __all__ = [
     "load_recorded",
     "make_bacadi_problem",
     "recorded_comparison",
+    "reference_target_scores",
 ]
 
 #: the five data x graph settings of the recorded results, as ``"<data>-<graph>"`` names
@@ -212,6 +218,19 @@ class RawGaussianBN:
         hidden = 1.0 / (1.0 + np.exp(-(parents @ params["W1"] + params["b1"])))
         return hidden @ params["w2"] + params["b2"][0]
 
+    @property
+    def noise_scales(self) -> np.ndarray:
+        """``(d,)`` noise standard deviations ``sqrt(v_j)``."""
+        return np.sqrt(self.noise_variance)
+
+    def mechanism_values(self, data: Any) -> np.ndarray:
+        """``(n, d)`` matrix of ``f_j(x_pa(j))`` on the rows of ``data`` (0 for roots), the
+        interface :func:`~metacadi.reference_scores.scm_oracle_scores` reads."""
+        values = np.asarray(data, dtype=float)
+        if values.ndim != 2 or values.shape[1] != self.n_variables:
+            raise MetaCaDIInputError(f"data must have shape (n, {self.n_variables}); got {values.shape}.")
+        return np.stack([self.mean(values, j) for j in range(self.n_variables)], axis=1)
+
     def sample(
         self,
         n_rows: int,
@@ -253,11 +272,26 @@ class BacadiProblem(SharedGraphProblem):
             ``baseline_train + test`` sees exactly the data of the recorded runs.
         setting: ``"linear-er"``, ``"linear-sf"``, ``"mlp-er"``, ``"mlp-sf"`` or ``"sergio-sf"``.
         standardized: whether the data were standardised (pooled mean and sd of the protocol data).
+        network: the true :class:`RawGaussianBN` of synthetic data (``None`` for SERGIO); the
+            oracle ceiling scores targets with it.
+        standardization: ``(mean, sd)`` ``(d,)`` arrays of the standardisation, ``None`` if none.
     """
 
     baseline_train: TaskSet
     setting: str
     standardized: bool
+    network: RawGaussianBN | None = None
+    standardization: tuple[np.ndarray, np.ndarray] | None = None
+
+    def raw(self, data: Any) -> np.ndarray:
+        """``data`` ``(n, d)`` back on the simulator's scale, exact zeros kept exact (a knocked-out
+        gene's standardised value maps back to 0, not to a rounding error of it)."""
+        values = np.asarray(getattr(data, "data", data), dtype=float)
+        if self.standardization is None:
+            return values
+        mean, sd = self.standardization
+        zero_level = (0.0 - mean) / sd  # the very operation that standardised the data
+        return np.where(values == zero_level, 0.0, values * sd + mean)
 
 
 def _sergio_simulator(graph: np.ndarray, rng: np.random.Generator):
@@ -357,6 +391,7 @@ def make_bacadi_problem(
     meta_targets = meta_targets[:n_meta_train]
     meta_data = simulate(meta_targets, meta_train_rows) if n_meta_train else []
 
+    standardization = None
     if standardize:
         pooled = np.vstack([observational, *environments])
         mean, std = pooled.mean(axis=0), pooled.std(axis=0)
@@ -364,6 +399,7 @@ def make_bacadi_problem(
         observational = (observational - mean) / std
         environments = [(x - mean) / std for x in environments]
         meta_data = [(x - mean) / std for x in meta_data]
+        standardization = (mean, std)
 
     def one_hot(node: int) -> np.ndarray:
         mask = np.zeros(d, dtype=bool)
@@ -387,7 +423,35 @@ def make_bacadi_problem(
         baseline_train=TaskSet([obs_task], graph=graph),
         setting=setting,
         standardized=bool(standardize),
+        network=None if data_kind == "sergio" else network,
+        standardization=standardization,
     )
+
+
+def reference_target_scores(method: str, problem: BacadiProblem) -> np.ndarray:
+    """Target scores ``(T, d)`` of a floor or the ceiling on the protocol's environments.
+
+    * ``"zero-count"`` (SERGIO): :func:`~metacadi.reference_scores.zero_count_scores` of each
+      environment against the protocol's observational dataset, on the simulator's scale (a
+      knocked-out gene is exactly 0 there).
+    * ``"oracle"``: synthetic data are scored with the true network and noise scales
+      (:func:`~metacadi.reference_scores.scm_oracle_scores`); SERGIO with regressions on the true
+      regulators fitted on the meta-training experiments with their true targets
+      (:func:`~metacadi.reference_scores.sergio_oracle_scores`, an approximation).
+    """
+    from .reference_scores import scm_oracle_scores, sergio_oracle_scores, zero_count_scores
+
+    tests = [problem.raw(task) for task in problem.test]
+    if method == "zero-count":
+        return zero_count_scores([problem.raw(task) for task in problem.baseline_train], tests)
+    if method != "oracle":
+        raise MetaCaDIInputError(f"method must be 'zero-count' or 'oracle'; got {method!r}.")
+    if problem.network is not None:
+        return scm_oracle_scores(problem.network, tests)
+    train = list(problem.train)
+    if len(train) < 2:
+        raise MetaCaDIInputError("the SERGIO oracle fits its regressions on meta-training experiments; the problem has none (n_meta_train=0).")
+    return sergio_oracle_scores(problem.graph, [problem.raw(task) for task in train], problem.train.target_matrix(), tests)
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,7 +476,7 @@ def bacadi_metrics(
     true_targets: np.ndarray,
     edge_probs: np.ndarray | None,
     graph_samples: np.ndarray | None,
-    target_probs: np.ndarray,
+    target_probs: np.ndarray | None,
 ) -> dict[str, float]:
     """E-SHD, E-SID, AUROC, AUPRC, Intv-AUROC, Intv-AUPRC as the BaCaDI evaluation computes them.
 
@@ -421,7 +485,7 @@ def bacadi_metrics(
         true_targets: ``(T, d)`` 0/1 targets of the interventional environments.
         edge_probs: ``(d, d)`` edge marginals (or scores), or ``None`` (graph metrics NaN).
         graph_samples: ``(S, d, d)`` DAGs (E-SHD / E-SID are their means), or ``None``.
-        target_probs: ``(T, d)`` target marginals.
+        target_probs: ``(T, d)`` target marginals, or ``None`` (target metrics NaN: the empty graph).
 
     Returns keys ``e_shd``, ``e_sid``, ``bacadi_auroc``, ``bacadi_auprc``, ``intv_auroc``,
     ``bacadi_intv_auprc`` (see the module docstring for each convention).
@@ -437,7 +501,9 @@ def bacadi_metrics(
     if edge_probs is not None:
         # all d^2 entries, diagonal included (scored 0), as their threshold_metrics does
         row["bacadi_auroc"], row["bacadi_auprc"] = _roc_pr(truth, np.clip(edge_probs, 0, 1))
-    row["intv_auroc"], row["bacadi_intv_auprc"] = _roc_pr(np.asarray(true_targets), np.clip(target_probs, 0, 1))
+    row["intv_auroc"] = row["bacadi_intv_auprc"] = nan
+    if target_probs is not None:
+        row["intv_auroc"], row["bacadi_intv_auprc"] = _roc_pr(np.asarray(true_targets), np.clip(target_probs, 0, 1))
     return row
 
 

@@ -16,6 +16,7 @@ from metacadi.bacadi_protocol import (
     load_recorded,
     make_bacadi_problem,
     recorded_comparison,
+    reference_target_scores,
 )
 from metacadi.errors import MetaCaDIInputError
 from metacadi.graphs import barabasi_albert_dag, is_dag
@@ -145,6 +146,41 @@ def test_sergio_problem_knockouts_and_pooled_standardisation():
         make_bacadi_problem("sergio-er")
 
 
+def test_raw_scale_restores_exact_zeros_and_values():
+    problem = make_bacadi_problem("sergio-sf", n_variables=12, n_environments=5, n_meta_train=6, meta_train_rows=20, seed=1)
+    for task in problem.test:
+        node = int(np.flatnonzero(task.targets)[0])
+        raw = problem.raw(task)
+        assert np.all(raw[:, node] == 0.0)  # exactly 0, as simulated
+        mean, sd = problem.standardization
+        np.testing.assert_allclose((raw - mean) / sd, task.data, atol=1e-9)
+    synthetic = make_bacadi_problem("linear-er", n_variables=6, seed=0)
+    assert synthetic.standardization is None
+    np.testing.assert_array_equal(synthetic.raw(synthetic.test[0]), synthetic.test[0].data)
+
+
+def test_references_floor_and_ceiling_on_the_protocol():
+    linear = make_bacadi_problem("linear-er", n_variables=8, seed=3)
+    truth = linear.test.target_matrix().astype(bool)
+    oracle = reference_target_scores("oracle", linear)
+    assert oracle.shape == truth.shape
+    assert np.all(oracle[truth] > np.max(np.where(truth, -np.inf, oracle), axis=1))  # true mechanisms: every target first
+    rows = linear.test[0].data
+    values = linear.network.mechanism_values(rows)
+    for node in range(8):
+        np.testing.assert_array_equal(values[:, node], linear.network.mean(rows, node))
+    sergio = make_bacadi_problem("sergio-sf", n_variables=10, n_environments=4, n_meta_train=20, meta_train_rows=30, seed=2)
+    zero = reference_target_scores("zero-count", sergio)
+    targets = sergio.test.target_matrix().astype(bool)
+    # a knocked-out gene is 0 in every row on the raw scale (the observational rows have few zeros)
+    assert np.all(zero[targets] >= 0.9) and np.all(zero[targets] == zero.max(axis=1))
+    assert reference_target_scores("oracle", sergio).shape == targets.shape
+    with pytest.raises(MetaCaDIInputError, match="zero-count"):
+        reference_target_scores("shift", linear)
+    with pytest.raises(MetaCaDIInputError, match="meta-training"):
+        reference_target_scores("oracle", make_bacadi_problem("sergio-sf", n_variables=10, n_environments=4, seed=2))
+
+
 # ------------------------------------------------------------------------------ metrics
 
 
@@ -220,7 +256,10 @@ def test_table_code_path_runs_in_seconds():
         data=("linear-sf",),
         interventions=("hard",),
     )
-    results = run_benchmark(preset=preset, methods=["jci-pc", "distribution-shift"])
+    results = run_benchmark(preset=preset, methods=["jci-pc", "distribution-shift", "empty-graph", "oracle"])
+    empty = results[results.method == "empty-graph"].iloc[0]
+    assert empty.e_shd == results.true_edges.iloc[0] and np.isnan(empty.intv_auroc)
+    assert results[results.method == "oracle"].intv_auroc.iloc[0] == 1.0
     assert {"bacadi_auroc", "bacadi_auprc", "bacadi_intv_auprc"} <= set(results.columns)
     assert (results.n_train_tasks == 1).all() and (results.n_test_tasks == 6).all()
     comparison = recorded_comparison(results)
