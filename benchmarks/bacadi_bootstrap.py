@@ -27,7 +27,7 @@ import pandas as pd
 
 from metacadi.bacadi_protocol import bacadi_metrics
 from metacadi.baselines import UTIGSP
-from metacadi.bench import PRESETS, _seeded, build_protocol
+from metacadi.bench import PRESETS, build_protocol
 from metacadi.tasks import TaskSet
 
 
@@ -46,7 +46,7 @@ def evaluate(setting: str, seed: int, n_resamples: int) -> dict[str, float]:
     tasks = TaskSet(list(problem.baseline_train) + list(problem.test), graph=problem.graph)
     n_test = len(problem.test)
     truth = problem.test.target_matrix()
-    options = _seeded(UTIGSP, preset.baselines.get("ut-igsp", {}), seed)  # as the bench runs it
+    options = {**preset.baselines.get("ut-igsp", {}), "seed": seed}  # as the bench runs it
     start = time.perf_counter()
     single = UTIGSP(**options).fit(tasks).target_scores[-n_test:]
     rng = np.random.default_rng(seed)

@@ -450,8 +450,11 @@ def reference_target_scores(method: str, problem: BacadiProblem) -> np.ndarray:
         return scm_oracle_scores(problem.network, tests)
     train = list(problem.train)
     if len(train) < 2:
-        raise MetaCaDIInputError("the SERGIO oracle fits its regressions on meta-training experiments; the problem has none (n_meta_train=0).")
-    return sergio_oracle_scores(problem.graph, [problem.raw(task) for task in train], problem.train.target_matrix(), tests)
+        raise MetaCaDIInputError(
+            "the SERGIO oracle fits its regressions on meta-training experiments; the problem has none (n_meta_train=0)."
+        )
+    raw_train = [problem.raw(task) for task in train]
+    return sergio_oracle_scores(problem.graph, raw_train, problem.train.target_matrix(), tests)
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,9 +34,10 @@ Model (one regime per task; regime ``k`` of row ``x``):
   initialisation.
 * Data are standardised with the pooled mean and sd; standard deviations are floored at
   ``min_std`` (a silenced gene has variance 0 in its knockout regime). The densities scale by
-  ``exp(-log sd)`` rather than divide by ``exp(log sd)`` (:func:`gaussian_log_density`): on raw-scale linear data (the BaCaDI
-  protocol) an MLP's log sd can pass 88 for extreme rows, where ``exp`` overflows in float32 and
-  the backward pass of the division turned the edge logits into NaN.
+  ``exp(-log sd)`` rather than divide by ``exp(log sd)`` (:func:`gaussian_log_density`): on
+  raw-scale linear data (the BaCaDI protocol) an MLP's log sd can pass 88 for extreme rows,
+  where ``exp`` overflows in float32 and the backward pass of the division turned the edge
+  logits into NaN.
 
 Known limitation: on a linear-Gaussian chain ``X0 -> X1 -> X2`` with strong edges and
 interventions on ``X1`` only, the fit ends at ``X1 -> X0`` with ``X0`` (or no variable) as the
