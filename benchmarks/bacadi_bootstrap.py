@@ -93,12 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         "| setting | Intv-AUROC, single run | Intv-AUROC, bootstrap frequency | targets per environment, single run | expected targets per environment, bootstrap |",
         "|---|---|---|---|---|",
     ]
+    columns = ("single_intv_auroc", "bootstrap_intv_auroc", "single_targets_per_env", "bootstrap_targets_per_env")
     for setting, row in summary.iterrows():
-        cell = lambda key: f"{row[(key, 'mean')]:.3f} ± {row[(key, 'std')]:.3f}"  # noqa: E731
-        lines.append(
-            f"| {setting} | {cell('single_intv_auroc')} | {cell('bootstrap_intv_auroc')} | "
-            f"{cell('single_targets_per_env')} | {cell('bootstrap_targets_per_env')} |"
-        )
+        cells = [f"{row[(key, 'mean')]:.3f} ± {row[(key, 'std')]:.3f}" for key in columns]
+        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:

@@ -66,7 +66,7 @@ from ._random import SeedLike, as_rng
 from .errors import MetaCaDIInputError
 from .graphs import barabasi_albert_dag, erdos_renyi_dag, topological_order
 from .tasks import SharedGraphProblem, Task, TaskSet
-from .validation import check_adjacency, check_positive_int
+from .validation import check_adjacency, check_data_matrix, check_positive_int
 
 __all__ = [
     "BACADI_SETTINGS",
@@ -226,9 +226,7 @@ class RawGaussianBN:
     def mechanism_values(self, data: Any) -> np.ndarray:
         """``(n, d)`` matrix of ``f_j(x_pa(j))`` on the rows of ``data`` (0 for roots), the
         interface :func:`~metacadi.reference_scores.scm_oracle_scores` reads."""
-        values = np.asarray(data, dtype=float)
-        if values.ndim != 2 or values.shape[1] != self.n_variables:
-            raise MetaCaDIInputError(f"data must have shape (n, {self.n_variables}); got {values.shape}.")
+        values, _ = check_data_matrix(data, n_variables=self.n_variables, min_rows=1)
         return np.stack([self.mean(values, j) for j in range(self.n_variables)], axis=1)
 
     def sample(
@@ -271,17 +269,21 @@ class BacadiProblem(SharedGraphProblem):
         baseline_train: the protocol's observational dataset alone; a baseline fitted on
             ``baseline_train + test`` sees exactly the data of the recorded runs.
         setting: ``"linear-er"``, ``"linear-sf"``, ``"mlp-er"``, ``"mlp-sf"`` or ``"sergio-sf"``.
-        standardized: whether the data were standardised (pooled mean and sd of the protocol data).
         network: the true :class:`RawGaussianBN` of synthetic data (``None`` for SERGIO); the
             oracle ceiling scores targets with it.
-        standardization: ``(mean, sd)`` ``(d,)`` arrays of the standardisation, ``None`` if none.
+        standardization: ``(mean, sd)`` ``(d,)`` arrays of the standardisation (pooled over the
+            protocol data), ``None`` if the data are on the simulator's scale.
     """
 
     baseline_train: TaskSet
     setting: str
-    standardized: bool
     network: RawGaussianBN | None = None
     standardization: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def standardized(self) -> bool:
+        """Whether the data were standardised (pooled mean and sd of the protocol data)."""
+        return self.standardization is not None
 
     def raw(self, data: Any) -> np.ndarray:
         """``data`` ``(n, d)`` back on the simulator's scale, exact zeros kept exact (a knocked-out
@@ -422,7 +424,6 @@ def make_bacadi_problem(
         test=TaskSet(tests, graph=graph),
         baseline_train=TaskSet([obs_task], graph=graph),
         setting=setting,
-        standardized=bool(standardize),
         network=None if data_kind == "sergio" else network,
         standardization=standardization,
     )
