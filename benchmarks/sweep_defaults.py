@@ -50,6 +50,9 @@ CANDIDATES: dict[str, dict] = {
     "refine-0.5": {"refine_fraction": 0.5},
     "refine-1.0": {"refine_fraction": 1.0},
     "no-mask-indicators": {"mask_indicators": False},
+    "no-anchor": {"anchor_observational": False},
+    "no-sparsity-warmup": {"sparsity_warmup": 0.0},
+    "no-anchor-no-sparsity-warmup": {"anchor_observational": False, "sparsity_warmup": 0.0},
 }
 
 #: name -> arguments of the MAML ablations (``--method intv-maml`` / ``full-maml``) that differ from their defaults

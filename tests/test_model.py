@@ -182,8 +182,9 @@ def test_restarts_keep_the_one_with_the_lowest_held_out_nll(protocol, model):
     assert restarted.best_restart_ == int(np.argmin(scores))
     assert min(nll for _, nll in restarted.validation_history_) == pytest.approx(min(scores))
     assert restarted.steps_run_ == 90 and len(restarted.history_) == 30
-    assert restarted._validation_nll(*restarted._hold_out(*restarted._prepare_training_data(protocol.train),
-                                                           torch.Generator().manual_seed(0))[2]) == pytest.approx(min(scores))
+    held_out = restarted._hold_out(*restarted._prepare_training_data(protocol.train), torch.Generator().manual_seed(0))[2]
+    anchored = restarted._anchored_tasks(protocol.train)
+    assert restarted._validation_nll(*held_out, anchored=anchored) == pytest.approx(min(scores))
     with pytest.raises(MetaCaDIInputError, match="n_restarts"):
         MetaCaDI(n_restarts=0).fit(protocol.train, progress=False)
 
@@ -379,3 +380,55 @@ def test_checkpoints_are_chosen_over_both_phases(protocol):
     assert steps[-1] == 60 and any(step > 30 for step in steps)
     best = min(refined.validation_history_, key=lambda item: item[1])
     assert refined.best_step_ == best[0]
+
+
+def test_anchored_tasks_are_the_observational_ones_and_only_with_the_option(protocol):
+    kinds = [task.is_observational for task in protocol.train]
+    assert any(kinds) and not all(kinds)
+    anchored = MetaCaDI(anchor_observational=True, **SMALL)._anchored_tasks(protocol.train)
+    assert anchored.tolist() == kinds
+    assert not MetaCaDI(anchor_observational=False, **SMALL)._anchored_tasks(protocol.train).any()
+
+
+def test_anchored_tasks_have_no_targets_in_the_objective_and_pay_no_target_prior(protocol):
+    from metacadi.model import ANCHORED_LOGIT, _anchor_logits
+
+    logits = torch.randn(4, 3)
+    anchored = torch.tensor([True, False, True, False])
+    fixed = _anchor_logits(logits, anchored)
+    assert torch.equal(fixed[~anchored], logits[~anchored]) and (fixed[anchored] == ANCHORED_LOGIT).all()
+    assert _anchor_logits(logits, None) is logits
+
+    model = MetaCaDI(n_steps=1, anchor_observational=True, **SMALL).fit(protocol.train, progress=False)
+    data, valid = model._prepare_training_data(protocol.train)
+    flags = model._anchored_tasks(protocol.train)
+    generator = torch.Generator().manual_seed(3)
+    support, query = model._split(data, valid, 20, generator)
+    prior = edge_prior_probability(5, model.prior_expected_degree)
+    network = model.network_.train()
+    # every task anchored: the predictor gets no gradient and no target is charged
+    network.zero_grad(set_to_none=True)
+    everything = torch.ones(len(flags), dtype=torch.bool)
+    terms = model._objective(support, query, prior, model.loss_weights, generator, anchored=everything)
+    terms["loss"].backward()
+    assert float(terms["sparsity"].detach()) == 0.0
+    assert all(p.grad is None or not p.grad.abs().sum() > 0 for p in network.predictor.parameters())
+    # the observational ones anchored: the sparsity is the mean over the others
+    network.zero_grad(set_to_none=True)
+    terms = model._objective(support, query, prior, model.loss_weights, torch.Generator().manual_seed(3), anchored=flags)
+    assert float(terms["sparsity"].detach()) > 0.0
+    terms["loss"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in network.predictor.parameters())
+
+
+def test_sparsity_warmup_ramps_the_target_charge(protocol):
+    model = MetaCaDI(n_steps=10, sparsity_warmup=0.5, edge_penalty_warmup=0.0, **SMALL)
+    weights = model.loss_weights
+    ramp = [model._weights_at(step, weights).sparsity for step in range(10)]
+    np.testing.assert_allclose(ramp[:5], weights.sparsity * np.arange(1, 6) / 5)
+    assert ramp[5:] == [weights.sparsity] * 5
+    assert MetaCaDI(n_steps=10, sparsity_warmup=0.0, **SMALL)._weights_at(0, weights).sparsity == weights.sparsity
+    with pytest.raises(MetaCaDIInputError, match="sparsity_warmup"):
+        MetaCaDI(sparsity_warmup=1.5, n_steps=2, **SMALL).fit(protocol.train, progress=False)
+    with pytest.raises(MetaCaDIInputError, match="anchor_observational"):
+        MetaCaDI(anchor_observational="yes", n_steps=2, **SMALL).fit(protocol.train, progress=False)
