@@ -1,12 +1,14 @@
 """Command line: meta-train on a table of experiments, then adapt to a new experiment.
 
-    python -m metacadi fit experiments.csv --experiment-column exp --out model.pt
+    python -m metacadi fit experiments.csv --experiment-column exp --out model.pt --observational control
     python -m metacadi adapt model.pt new.csv --edges edges.csv
 
 ``fit`` reads a CSV or Parquet table with one row per measurement, one numeric column per
 variable and one column naming the experiment each row comes from; every experiment becomes one
 meta-training task (its intervention targets are not needed — they are what the model learns to
-infer). ``adapt`` loads the saved model, adapts it in closed form to the rows of a new experiment
+infer). ``--observational`` names the control experiments (nothing intervened on), if there
+are any: the model anchors their targets at none, which tells it which regime of every variable
+is the observational one (see ``MetaCaDI(anchor_observational=...)``). ``adapt`` loads the saved model, adapts it in closed form to the rows of a new experiment
 (same variable columns), prints the variables ranked by the probability that the experiment
 intervened on them, and can write the edge posterior as a table.
 
@@ -32,6 +34,9 @@ EXAMPLES = """\
 examples:
   # meta-train on all experiments in a table (column 'exp' names the experiment of each row)
   python -m metacadi fit experiments.csv --experiment-column exp --out model.pt --steps 300
+
+  # the same, telling it that the experiments 'ctrl1' and 'ctrl2' are controls (no intervention)
+  python -m metacadi fit experiments.csv --experiment-column exp --out model.pt --observational ctrl1,ctrl2
 
   # rank the likely intervention targets of a new experiment and save the edge probabilities
   python -m metacadi adapt model.pt new.csv --edges edges.csv
@@ -130,6 +135,14 @@ def _fit(args: argparse.Namespace) -> int:
             f"{path.name}: too few rows in experiment(s) {listed}; each needs at least {minimum} "
             f"(--support-size {args.support_size} plus at least one query row)"
         )
+    labels = [str(label) for label, _ in groups]
+    controls = [] if args.observational is None else [c.strip() for c in args.observational.split(",") if c.strip()]
+    unknown = [c for c in controls if c not in labels]
+    if unknown:
+        raise CommandLineError(
+            f"{path.name}: --observational names experiment(s) {unknown} that are not in {column!r}; "
+            f"its experiments are {labels[:10]}{' ...' if len(labels) > 10 else ''}"
+        )
     out = Path(args.out)
     if not out.parent.exists():
         raise CommandLineError(f"cannot write {out}: the folder {out.parent} does not exist")
@@ -137,13 +150,18 @@ def _fit(args: argparse.Namespace) -> int:
     from .model import MetaCaDI
     from .tasks import Task, TaskSet
 
-    tasks = TaskSet([Task(rows[variables].to_numpy(dtype=float), names=tuple(variables), meta={"experiment": label}) for label, rows in groups])
+    tasks = TaskSet([
+        Task(rows[variables].to_numpy(dtype=float), kind="observational" if str(label) in controls else "unknown",
+             names=tuple(variables), meta={"experiment": label})
+        for label, rows in groups
+    ])
     model = MetaCaDI(n_steps=args.steps, seed=args.seed, support_size=args.support_size)
     start = time.perf_counter()
     model.fit(tasks, progress=not args.quiet)
     model.save(out)
     print(
-        f"meta-trained on {len(tasks)} experiments ({len(frame)} rows, {len(variables)} variables) "
+        f"meta-trained on {len(tasks)} experiments ({len(controls)} of them observational; {len(frame)} rows, "
+        f"{len(variables)} variables) "
         f"for {args.steps} steps in {time.perf_counter() - start:.1f} s; saved {out}"
     )
     return 0
@@ -235,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--steps", type=int, default=300, help="meta-training steps (default 300)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.add_argument("--support-size", type=int, default=10, help="rows per few-shot support set in training (default 10)")
+    fit.add_argument(
+        "--observational", default=None,
+        help="comma-separated labels of control experiments (no intervention); their targets are anchored at none",
+    )
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(run=_fit)
 

@@ -118,6 +118,26 @@ def _fit_error(args: list[str], capsys) -> str:
     return err
 
 
+def test_fit_anchors_the_experiments_named_observational(experiments_csv, protocol, tmp_path, capsys, monkeypatch):
+    from metacadi.model import MetaCaDI
+
+    seen = {}
+    original = MetaCaDI.fit
+
+    def spy(self, tasks, **kwargs):
+        seen["kinds"] = [task.kind for task in tasks]
+        return original(self, tasks, **kwargs)
+
+    monkeypatch.setattr(MetaCaDI, "fit", spy)
+    controls = [f"e{index}" for index, task in enumerate(protocol.train) if task.is_observational]
+    out = tmp_path / "m.pt"
+    argv = ["fit", str(experiments_csv), "--experiment-column", "exp", "--out", str(out), "--steps", "2", "--quiet"]
+    assert main(argv + ["--observational", ",".join(controls)]) == 0
+    assert seen["kinds"] == ["observational" if f"e{i}" in controls else "unknown" for i in range(len(protocol.train))]
+    assert f"({len(controls)} of them observational;" in capsys.readouterr().out
+    assert main(argv) == 0 and set(seen["kinds"]) == {"unknown"}
+
+
 def test_fit_errors(experiments_csv, tmp_path, capsys):
     frame = pd.read_csv(experiments_csv)
     out = str(tmp_path / "m.pt")
@@ -133,6 +153,9 @@ def test_fit_errors(experiments_csv, tmp_path, capsys):
     assert "too few rows" in message and "'e0' (5 rows)" in message
     assert "unknown column(s) ['X7']" in _fit_error(
         [str(experiments_csv), "--experiment-column", "exp", "--out", out, "--columns", "X0,X7"], capsys
+    )
+    assert "--observational names experiment(s) ['ctrl']" in _fit_error(
+        [str(experiments_csv), "--experiment-column", "exp", "--out", out, "--observational", "e0,ctrl"], capsys
     )
     assert "no such file" in _fit_error([str(tmp_path / "nope.csv"), "--experiment-column", "exp", "--out", out], capsys)
     assert "does not exist" in _fit_error([str(experiments_csv), "--experiment-column", "exp", "--out", str(tmp_path / "no" / "m.pt")], capsys)
