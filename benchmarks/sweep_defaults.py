@@ -64,6 +64,7 @@ MAML_CANDIDATES: dict[str, dict] = {
     "inner-steps-10": {"inner_steps": 10},
     "no-random-parent-sets": {"mechanism_subset_weight": 0.0},
     "mask-indicators": {"mask_indicators": True},
+    "no-anchor-no-sparsity-warmup": {"anchor_observational": False, "sparsity_warmup": 0.0},
 }
 
 SETTINGS = ("hard", "soft-subtle", "soft-scale", "mlp-sf-soft-subtle", "linear-hard-offtarget")
