@@ -45,6 +45,9 @@ CANDIDATES: dict[str, dict] = {
     "fan-in-init": {"mechanism_init": "fan-in"},
     "restarts-3": {"n_restarts": 3},
     "no-random-parent-sets": {"mechanism_subset_weight": 0.0},
+    "subset-flip-0.2": {"mechanism_subset_flip": 0.2},
+    "subset-flip-0.1": {"mechanism_subset_flip": 0.1},
+    "subset-weight-0.3": {"mechanism_subset_weight": 0.3},
     "sparsity-0.1": {"sparsity_weight": 0.1},
     "sparsity-0.03": {"sparsity_weight": 0.03},
     "refine-0.5": {"refine_fraction": 0.5},
@@ -64,6 +67,13 @@ MAML_CANDIDATES: dict[str, dict] = {
     "inner-steps-10": {"inner_steps": 10},
     "no-random-parent-sets": {"mechanism_subset_weight": 0.0},
     "mask-indicators": {"mask_indicators": True},
+    "random-parent-sets": {"mechanism_subset_weight": 1.0},
+    "random-parent-sets-mask-indicators": {"mechanism_subset_weight": 1.0, "mask_indicators": True},
+    "random-parent-sets-inner-lr-0.01": {"mechanism_subset_weight": 1.0, "inner_learning_rate": 0.01},
+    "random-parent-sets-mask-indicators-inner-lr-0.01": {
+        "mechanism_subset_weight": 1.0, "mask_indicators": True, "inner_learning_rate": 0.01,
+    },
+    "previous-default": {"mechanism_subset_weight": 0.0, "mask_indicators": False, "inner_learning_rate": 0.02},
     "no-anchor-no-sparsity-warmup": {"anchor_observational": False, "sparsity_warmup": 0.0},
 }
 

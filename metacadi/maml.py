@@ -31,12 +31,19 @@ parameters on a support set ``S_t`` (``n`` rows):
   observational mechanisms adapt (see :class:`FullMAMLNetwork` for why: otherwise the adapted
   observational mechanism absorbs the intervention and the target predictor collapses).
 
-  Its inner step size is 0.02, a fifth of Intv-MAML's 0.1, chosen on tuning seeds 100-101
-  (``benchmarks/sweep_defaults.py --method full-maml``, ``benchmarks/results/sweep-full-maml.md``).
-  With 0.1, five steps on every mechanism parameter let the observational copies fit a hard
-  intervention through the variables the predictor had not flagged, and meta-training settled
-  on the inverse rule, the targets *least* likely: Intv-AUROC 0.100 on hard interventions over
-  the two tuning seeds, against 0.997 at 0.02 (subtle soft interventions: 0.724 against 0.763).
+  Its objective is MetaCaDI's in full (random-parent-set regression of the mechanisms, mask
+  indicators, anchored observational experiments, sparsity warm-up); only the adaptation
+  differs. Its inner step size is 0.01, a tenth of Intv-MAML's 0.1, chosen on tuning seeds
+  100-103 (``benchmarks/sweep_defaults.py --method full-maml``,
+  ``benchmarks/results/sweep-full-maml.md``). The step size decides whether the ablation learns
+  at all: five steps on every mechanism parameter can let the observational copies fit a hard
+  intervention through the variables the predictor had not flagged, and meta-training then
+  settles on the inverse rule, the targets *least* likely. With the full objective that happened
+  at 0.02 (Intv-AUROC 0.06 on hard interventions over tuning seeds 100-101), not at 0.01 (0.99;
+  subtle soft interventions 0.88 against the shift score's 0.78). Before the observational
+  experiments were anchored, the random-parent-set term and the mask indicators collapsed its
+  target head even at 0.02, and Full-MAML left both out; with the anchor that reduced ablation
+  trails the full one (``sweep-full-maml.md``).
 
   The per-task copies carry a leading batch axis, which :class:`~metacadi.likelihood.Likelihood`
   accepts (``params`` dict). The noise scales ``sigma`` are not adapted: the squared-error loss
@@ -323,26 +330,14 @@ class FullMAML(_MAMLEstimator):
     """MetaCaDI-Full-MAML: gradient steps on every mechanism parameter of the likelihood.
 
     Same interface as :class:`~metacadi.model.MetaCaDI`; extra arguments ``inner_steps``
-    (default 5) and ``inner_learning_rate`` (default 0.02, smaller than Intv-MAML's: see the
+    (default 5) and ``inner_learning_rate`` (default 0.01, smaller than Intv-MAML's: see the
     module docstring). See the module docstring.
 
-    ``mechanism_subset_weight`` defaults to 0 here (MetaCaDI's default is 1): with the
-    random-parent-set regression of the observational mechanisms in its objective, Full-MAML's
-    target head collapsed on tuning seeds 100-101 (Intv-AUROC 0.47 against 0.88 without it,
-    hard and subtle soft interventions; ``benchmarks/results/sweep-full-maml.md``).
-    ``mask_indicators`` defaults to ``False`` here for the same reason: per-task copies of the
-    mask-indicator weights shift each variable's first layer per task, and with them its target
-    head collapsed on hard interventions (``sweep-full-maml.md``, the third run).
+    Every other argument, and its default, is MetaCaDI's.
     """
 
     adaptation = "gradient steps on all likelihood mechanisms (Full-MAML)"
     _network_class = FullMAMLNetwork
 
-    def __init__(
-        self, *, inner_steps: int = 5, inner_learning_rate: float = 0.02, mechanism_subset_weight: float = 0.0,
-        mask_indicators: bool = False, **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            inner_steps=inner_steps, inner_learning_rate=inner_learning_rate,
-            mechanism_subset_weight=mechanism_subset_weight, mask_indicators=mask_indicators, **kwargs,
-        )
+    def __init__(self, *, inner_steps: int = 5, inner_learning_rate: float = 0.01, **kwargs: Any) -> None:
+        super().__init__(inner_steps=inner_steps, inner_learning_rate=inner_learning_rate, **kwargs)

@@ -88,9 +88,13 @@ def test_parameters_are_validated_and_exposed(cls):
         cls(inner_learning_rate=-1.0, n_steps=1).fit(data, progress=False)
 
 
-def test_full_maml_leaves_out_the_terms_that_collapsed_its_target_head():
-    assert FullMAML().mechanism_subset_weight == 0 and FullMAML().mask_indicators is False
-    assert IntvMAML().mask_indicators is MetaCaDI().mask_indicators is True
+def test_the_ablations_share_metacadis_objective_and_change_only_the_adaptation():
+    base = MetaCaDI().get_params()
+    for cls in (IntvMAML, FullMAML):
+        params = cls().get_params()
+        assert {name: value for name, value in params.items() if name in base} == base
+        assert set(params) - set(base) == {"inner_steps", "inner_learning_rate"}
+    assert FullMAML().inner_learning_rate < IntvMAML().inner_learning_rate
 
 
 def test_adaptation_names_differ_from_closed_form():

@@ -212,6 +212,36 @@ def test_random_parent_sets_train_the_input_weights_of_both_directions_of_every_
     network.zero_grad()
 
 
+def test_random_parent_sets_near_the_sampled_graph_flip_each_entry_with_the_given_probability(protocol, model):
+    data, _ = model._prepare_training_data(protocol.train)
+    query = data[:, :20]
+    n_tasks, _, d = query.shape
+    network = model.network_
+    adjacency = network.graph.sample(n_tasks, torch.Generator().manual_seed(3))
+    seen = []
+    original = network.likelihood.observational_mean
+
+    def spy(x, subsets, params=None):
+        seen.append(subsets.detach().clone())
+        return original(x, subsets, params)
+
+    network.likelihood.observational_mean = spy
+    try:
+        near = MetaCaDI(**{**model.get_params(), "mechanism_subset_flip": 0.1})
+        near.network_ = network
+        logits = torch.zeros(n_tasks, d)
+        with torch.no_grad():
+            near._random_parent_set_nll(query, logits, network.likelihood.noise_scale(), {}, torch.Generator().manual_seed(1), adjacency)
+    finally:
+        network.likelihood.observational_mean = original
+    off_diagonal = ~torch.eye(d, dtype=torch.bool)
+    disagree = (seen[0] != adjacency)[:, off_diagonal].float().mean()
+    assert 0.03 < float(disagree) < 0.2  # about 10 % of the entries flipped
+    assert bool((seen[0][:, ~off_diagonal] == 0).all())
+    with pytest.raises(MetaCaDIInputError, match="mechanism_subset_flip"):
+        MetaCaDI(mechanism_subset_flip=0.7, n_steps=1).fit(protocol.train, progress=False)
+
+
 # ------------------------------------------------------------------ checkpoints
 
 
