@@ -67,9 +67,10 @@ MAML_CANDIDATES: dict[str, dict] = {
     "inner-steps-10": {"inner_steps": 10},
     "no-random-parent-sets": {"mechanism_subset_weight": 0.0},
     "mask-indicators": {"mask_indicators": True},
-    "random-parent-sets": {"mechanism_subset_weight": 1.0},
-    "random-parent-sets-mask-indicators": {"mechanism_subset_weight": 1.0, "mask_indicators": True},
-    "random-parent-sets-inner-lr-0.01": {"mechanism_subset_weight": 1.0, "inner_learning_rate": 0.01},
+    # spelled out in full, so they keep meaning what sweep-full-maml.md recorded whatever the defaults
+    "random-parent-sets": {"mechanism_subset_weight": 1.0, "mask_indicators": False, "inner_learning_rate": 0.02},
+    "random-parent-sets-mask-indicators": {"mechanism_subset_weight": 1.0, "mask_indicators": True, "inner_learning_rate": 0.02},
+    "random-parent-sets-inner-lr-0.01": {"mechanism_subset_weight": 1.0, "mask_indicators": False, "inner_learning_rate": 0.01},
     "random-parent-sets-mask-indicators-inner-lr-0.01": {
         "mechanism_subset_weight": 1.0, "mask_indicators": True, "inner_learning_rate": 0.01,
     },
