@@ -174,7 +174,8 @@ class Likelihood(nn.Module):
         weights: torch.Tensor,
         noise_scale: torch.Tensor,
         params: dict[str, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
+        with_profile: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Exact effect of each single edge on the observational NLL, ``(B, d, d)``.
 
         Entry ``[b, i, j]`` is ``mean_n w_bj [NLL_j(x | A with A_ij = 1) - NLL_j(x | A with A_ij = 0)]``,
@@ -191,6 +192,15 @@ class Likelihood(nn.Module):
             weights: ``(B, d)`` weight of each variable's rows (``1 - p``: the rows the
                 observational mechanism explains). noise_scale: ``(d,)`` or ``(B, d)`` sigma.
             params: per-task parameters (MAML), as in :meth:`observational_mean`.
+            with_profile: also return the same switch's effect on the *profile* NLL, in which
+                ``sigma_j`` is refitted to the rows on each side: ``w_bj 0.5 log(MSE_j(A_ij = 1) /
+                MSE_j(A_ij = 0))``. At a fixed ``sigma_j`` the change is lopsided (removing an edge
+                that ``sigma_j`` was fitted with costs ``1 / sigma_j^2`` times its residual growth,
+                adding one to a loosely fitted variable gains little); the profile change is what
+                a refitted noise scale would see, and compares the two directions of a pair on
+                one scale (:func:`~metacadi.losses.local_order_gradient`).
+        Returns:
+            ``(B, d, d)``, or with ``with_profile`` a pair ``(change, profile_change)``.
         """
         batch, n_rows, d = x.shape
         hidden = self.hidden_size
@@ -212,6 +222,8 @@ class Likelihood(nn.Module):
         signed_x = x.unsqueeze(2) * sign.transpose(1, 2).unsqueeze(1)  # (B, n, j, i): ±x_i for edge i -> j
         b2 = b2.unsqueeze(-1)  # broadcast against (B, n, j, i)
         out = x.new_empty(batch, d, d)
+        profile = x.new_empty(batch, d, d) if with_profile else None
+        current_mse = current_sq.mean(1).clamp_min(1e-12)  # (B, j)
         for start in range(0, d, block):
             cols = slice(start, start + block)
             hidden_flipped = pre[:, :, cols].unsqueeze(3) + signed_x[:, :, cols].unsqueeze(-1) * w1[:, :, cols]
@@ -222,6 +234,11 @@ class Likelihood(nn.Module):
             flipped_sq = ((x[:, :, cols].unsqueeze(-1) - flipped) / sigma[:, cols].unsqueeze(1).unsqueeze(-1)).pow(2)
             change = 0.5 * (flipped_sq - current_sq[:, :, cols].unsqueeze(-1)).mean(1)  # (B, j, i): flipped - current
             out[:, :, cols] = (change * weights[:, cols].unsqueeze(-1)).transpose(1, 2)
+            if profile is not None:
+                ratio = flipped_sq.mean(1).clamp_min(1e-12) / current_mse[:, cols].unsqueeze(-1)  # (B, j, i)
+                profile[:, :, cols] = (0.5 * ratio.log() * weights[:, cols].unsqueeze(-1)).transpose(1, 2)
+        if profile is not None:
+            return out * sign, profile * sign
         return out * sign  # on - off
 
     @staticmethod

@@ -134,6 +134,7 @@ from .losses import (
     gaussian_nll,
     gaussian_nll_per_variable,
     local_edge_gradient,
+    pairwise_order_gradient,
     residual_independence,
     target_logit_decay,
     target_entropy,
@@ -148,6 +149,10 @@ CHECKPOINT_FORMAT = "metacadi-checkpoint"
 CHECKPOINT_VERSION = 1
 #: the target logit an anchored (known observational) task gets: ``sigmoid(-20) ~ 2e-9``
 ANCHORED_LOGIT = -20.0
+
+
+#: ways the reconstruction's gradient reaches the node order (``MetaCaDI(order_gradient=...)``)
+ORDER_GRADIENTS = ("straight-through", "pairwise")
 
 
 def _anchor_logits(logits: torch.Tensor, anchored: torch.Tensor | None) -> torch.Tensor:
@@ -373,6 +378,12 @@ class MetaCaDI:
             ``"local"`` (default) evaluates every edge of each sampled graph both ways and takes
             the expectation over that edge exactly (:func:`~metacadi.losses.local_edge_gradient`);
             ``"straight-through"`` differentiates the relaxed edge sample (binary concrete).
+        order_gradient: how the reconstruction's gradient reaches the node order (with
+            ``edge_gradient="local"``): ``"straight-through"`` (default) differentiates the
+            relaxed permutation; ``"pairwise"`` instead moves each pair's order probability by
+            the one-edge effects of its two edges, read from the same edge switches as the edge
+            gradient (:func:`~metacadi.losses.pairwise_order_gradient`; not adopted:
+            ``benchmarks/results/sweep-order-gradient.md``).
         target_expectation: ``"exact"`` (default) takes the expectation of the reconstruction term
             over ``r_t ~ Bern(sigmoid(gamma_t))`` in closed form (it factorises over variables);
             ``"sample"`` uses the single relaxed sample of ``r_t`` as written in eq. 7. Both
@@ -478,6 +489,7 @@ class MetaCaDI:
         target_temperature: float = 0.5,
         relaxation: str = "softsort",
         edge_gradient: str = "local",
+        order_gradient: str = "straight-through",
         target_expectation: str = "exact",
         int_prediction: str = "in-sample",
         mechanism_init: str = "fan-in",
@@ -524,6 +536,7 @@ class MetaCaDI:
         self.target_temperature = target_temperature
         self.relaxation = relaxation
         self.edge_gradient = edge_gradient
+        self.order_gradient = order_gradient
         self.target_expectation = target_expectation
         self.int_prediction = int_prediction
         self.mechanism_init = mechanism_init
@@ -575,6 +588,8 @@ class MetaCaDI:
                 raise MetaCaDIInputError(f"{name} must be a positive number; got {value!r}.")
         if self.edge_gradient not in ("local", "straight-through"):
             raise MetaCaDIInputError(f"edge_gradient must be 'local' or 'straight-through'; got {self.edge_gradient!r}.")
+        if self.order_gradient not in ORDER_GRADIENTS:
+            raise MetaCaDIInputError(f"order_gradient must be one of {list(ORDER_GRADIENTS)}; got {self.order_gradient!r}.")
         if self.int_prediction not in ("leave-one-out", "in-sample"):
             raise MetaCaDIInputError(
                 f"int_prediction must be 'leave-one-out' or 'in-sample'; got {self.int_prediction!r}."
@@ -1007,9 +1022,10 @@ class MetaCaDI:
         network = self.network_
         n_tasks = support.shape[0]
         local = self.edge_gradient == "local" and not refine
-        if local:  # the order keeps its straight-through gradient; the edges get the exact one below
+        pairwise = local and self.order_gradient == "pairwise"
+        if local:  # the edges get the exact gradient below, the order too with order_gradient="pairwise"
             order, edges = network.graph.sample_factors(n_tasks, generator)
-            adjacency = edges * order
+            adjacency = edges * (order.detach() if pairwise else order)
         else:
             adjacency = network.graph.sample(n_tasks, generator)
         task_params, obs_support, int_support = network.adapt_support(support, adjacency, training=True)
@@ -1044,9 +1060,14 @@ class MetaCaDI:
             rows = query[:, : self.edge_flip_rows]
             flip = network.likelihood.edge_flip_nll(
                 rows, adjacency.detach(), (1.0 - torch.sigmoid(logits)).detach(), noise_scale.detach(),
-                task_params.get("likelihood"),
+                task_params.get("likelihood"), with_profile=pairwise,
             )
-            edge_term = local_edge_gradient(network.graph.edge_presence_probs(), order, flip)
+            if pairwise:
+                flip, profile_flip = flip
+                edge_term = pairwise_order_gradient(
+                    network.graph.order_probs(generator=generator), profile_flip, float(weights.edge_penalty)
+                )
+            edge_term = edge_term + local_edge_gradient(network.graph.edge_presence_probs(), order, flip)
         subset_term = reconstruction.new_zeros(())
         if self.mechanism_subset_weight > 0 and not refine:
             subset_term = self._random_parent_set_nll(query, logits, noise_scale, task_params, generator, adjacency.detach())

@@ -242,6 +242,25 @@ def test_random_parent_sets_near_the_sampled_graph_flip_each_entry_with_the_give
         MetaCaDI(mechanism_subset_flip=0.7, n_steps=1).fit(protocol.train, progress=False)
 
 
+def test_pairwise_order_gradient_moves_the_order_without_the_straight_through_path(protocol):
+    """``order_gradient="pairwise"``: the node scores learn from the pairwise surrogate alone
+    (the reconstruction sees the order detached), and an unknown name is refused."""
+    torch.manual_seed(0)
+    model = MetaCaDI(n_steps=3, order_gradient="pairwise", validation_fraction=0.0, seed=1).fit(protocol.train, progress=False)
+    scores = model.network_.graph.node_scores.detach()
+    assert torch.isfinite(scores).all() and float(scores.abs().sum()) > 0  # they start at 0
+    data, _ = model._prepare_training_data(protocol.train)
+    support, query = data[:, :10], data[:, 10:40]
+    network = model.network_
+    network.zero_grad()
+    terms = model._objective(support, query, 0.2, model.loss_weights, torch.Generator().manual_seed(2))
+    terms["reconstruction"].backward()
+    grad = network.graph.node_scores.grad
+    assert grad is None or float(grad.abs().sum()) == 0.0
+    with pytest.raises(MetaCaDIInputError, match="order_gradient must be one of"):
+        MetaCaDI(order_gradient="swap", n_steps=1).fit(protocol.train, progress=False)
+
+
 # ------------------------------------------------------------------ checkpoints
 
 
