@@ -92,6 +92,7 @@ one thread (the models are small; intra-op threads only add contention).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import sys
 import time
@@ -998,6 +999,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-references", dest="references", action="store_false",
         help="leave out the floors (shift score, empty graph, zero count) and the oracle ceiling",
     )
+    parser.add_argument(
+        "--n-steps", type=int, default=None,
+        help="meta-training steps of MetaCaDI and the MAML ablations (default: the model's default)",
+    )
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel jobs over seeds and settings (default 1)")
     parser.add_argument("--device", default="cpu", help="torch device of the MetaCaDI variants (default cpu)")
     parser.add_argument("--out", type=Path, default=None, help="folder for results.csv, summary.csv, welch.csv, speed.csv, report.md, figure.html")
@@ -1024,10 +1029,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds = list(range(args.first_seed, args.first_seed + count))
     if methods not in ("all", "default", "baselines"):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
+    preset: str | Preset = args.preset
+    if args.n_steps is not None:
+        if args.n_steps < 1:
+            print(f"error: --n-steps must be a positive integer; got {args.n_steps}.", file=sys.stderr)
+            return 2
+        chosen = _get_preset(args.preset)
+        preset = dataclasses.replace(chosen, model={**chosen.model, "n_steps": args.n_steps})
     try:
         started = time.perf_counter()
         results = run_benchmark(
-            preset=args.preset, seeds=seeds, methods=methods, data=args.data,
+            preset=preset, seeds=seeds, methods=methods, data=args.data,
             intervention=intervention, n_jobs=args.n_jobs, progress=not args.quiet, device=args.device,
             references=args.references,
         )

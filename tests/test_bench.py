@@ -246,6 +246,24 @@ def test_command_line_writes_tables(tmp_path, capsys):
     assert main(["--preset", "tiny", "--setting", "soft-magic", "--quiet"]) == 2
 
 
+def test_command_line_sets_the_meta_training_steps(monkeypatch, capsys):
+    import metacadi.bench as bench
+
+    seen = []
+    real = bench.run_benchmark
+
+    def spy(preset, **kwargs):
+        seen.append(preset)
+        return real(preset, **kwargs)
+
+    monkeypatch.setattr(bench, "run_benchmark", spy)
+    code = main(["--preset", "tiny", "--seeds", "1", "--methods", "metacadi", "--n-steps", "3", "--no-references", "--quiet"])
+    assert code == 0 and seen[0].model["n_steps"] == 3
+    assert seen[0].protocol == PRESETS["tiny"].protocol and PRESETS["tiny"].model["n_steps"] == 40  # the preset is untouched
+    assert main(["--preset", "tiny", "--n-steps", "0", "--quiet"]) == 2
+    assert "--n-steps must be a positive integer" in capsys.readouterr().err
+
+
 def test_command_line_runs_named_settings_without_references(capsys):
     code = main(["--preset", "tiny", "--seeds", "1", "--methods", "distribution-shift", "--setting", "hard,soft-scale", "--no-references", "--quiet"])
     assert code == 0
