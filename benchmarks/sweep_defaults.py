@@ -80,7 +80,6 @@ MAML_CANDIDATES: dict[str, dict] = {
     },
     "previous-default": {"mechanism_subset_weight": 0.0, "mask_indicators": False, "inner_learning_rate": 0.02},
     "no-anchor-no-sparsity-warmup": {"anchor_observational": False, "sparsity_warmup": 0.0},
-    "pairwise-order-gradient": {"order_gradient": "pairwise"},
 }
 
 SETTINGS = ("hard", "soft-subtle", "soft-scale", "mlp-sf-soft-subtle", "linear-hard-offtarget")

@@ -198,7 +198,7 @@ class Likelihood(nn.Module):
                 that ``sigma_j`` was fitted with costs ``1 / sigma_j^2`` times its residual growth,
                 adding one to a loosely fitted variable gains little); the profile change is what
                 a refitted noise scale would see, and compares the two directions of a pair on
-                one scale (:func:`~metacadi.losses.local_order_gradient`).
+                one scale (:func:`~metacadi.losses.pairwise_order_gradient`).
         Returns:
             ``(B, d, d)``, or with ``with_profile`` a pair ``(change, profile_change)``.
         """

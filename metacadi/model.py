@@ -110,7 +110,7 @@ problems with tuning seeds, never the reported ones; ``benchmarks/sweep_defaults
   to 0.957 and 0.943 to 0.958, Intv-AUPRC 0.790 to 0.847 and 0.861 to 0.882, the mechanisms'
   held-out NLL gap 0.26 to 0.12 and 0.25 to 0.18 nats, at three times the training time. On
   seeds 102-103 hard interventions lost Intv-AUPRC (0.953 to 0.861) and linear mechanisms with
-  off-target hits 0.941 to 0.886, so the default is 1800 for the many families it helps, not for
+  off-target hits 0.941 to 0.886: 1800 is the default because it helped most families, not
   every one.
 * **A refinement phase** (``refine_fraction``, :meth:`MetaCaDI._start_refinement`), an option,
   freezes the graph after meta-training and fits the rest to the reconstruction alone. Measured
