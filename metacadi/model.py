@@ -747,6 +747,7 @@ class MetaCaDI:
         pooled = np.concatenate([task.data for task in tasks])
         self.data_mean_ = torch.as_tensor(pooled.mean(0), dtype=torch.float32, device=self.device)
         self.data_std_ = torch.as_tensor(pooled.std(0) + 1e-6, dtype=torch.float32, device=self.device)
+        self.observational_rows_ = _observational_rows(tasks, self.seed)
         self.stopped_early_ = False
         self.restart_validation_nll_: list[float] = []
         self.steps_run_ = 0
@@ -1321,6 +1322,8 @@ class MetaCaDI:
         state = {name: tensor.detach().cpu().clone() for name, tensor in self.network_.state_dict().items()}
         state["data_mean"] = self.data_mean_.cpu().clone()
         state["data_std"] = self.data_std_.cpu().clone()
+        if getattr(self, "observational_rows_", None) is not None:
+            state["observational_rows"] = self.observational_rows_.cpu().clone()
         return {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
@@ -1388,6 +1391,10 @@ class MetaCaDI:
         model.n_variables_ = len(names)
         model.data_mean_ = state.pop("data_mean").to(device)
         model.data_std_ = state.pop("data_std").to(device)
+        rows = state.pop("observational_rows", None)  # absent in files from models without control tasks
+        if rows is not None and (rows.dim() != 2 or rows.shape[1] != len(names)):
+            raise CheckpointError(f"{path} has observational rows of shape {tuple(rows.shape)}; expected (n, {len(names)}).")
+        model.observational_rows_ = rows
         model.network_ = model._build_network(len(names)).to(device)
         try:
             model.network_.load_state_dict(state, strict=True)
@@ -1397,6 +1404,23 @@ class MetaCaDI:
         model.history_ = []
         model._refresh_edge_probs(model.n_edge_samples)
         return model
+
+
+#: most observational rows a fitted model keeps for :func:`metacadi.whatif.predict_intervention`
+MAX_OBSERVATIONAL_ROWS = 5000
+
+
+def _observational_rows(tasks: TaskSet, seed: int | None) -> torch.Tensor | None:
+    """The rows of the tasks labelled ``kind="observational"``, ``(n, d)`` float32 in the data's
+    units (at most :data:`MAX_OBSERVATIONAL_ROWS`, a seeded random subset), or ``None`` if no task
+    is labelled so. ``predict_intervention`` abducts each unit's noise from them."""
+    blocks = [task.data for task in tasks if task.is_observational]
+    if not blocks:
+        return None
+    rows = np.concatenate(blocks)
+    if len(rows) > MAX_OBSERVATIONAL_ROWS:
+        rows = rows[np.sort(np.random.default_rng(seed).choice(len(rows), MAX_OBSERVATIONAL_ROWS, replace=False))]
+    return torch.as_tensor(rows, dtype=torch.float32)
 
 
 def _cosine_factor(step: int, n_steps: int, floor: float) -> float:

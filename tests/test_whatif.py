@@ -65,6 +65,61 @@ def test_root_intervention_leaves_non_descendants_unchanged_under_a_fixed_graph(
     )
 
 
+
+def test_residual_noise_keeps_observed_units(model):
+    rows = model.observational_rows_.numpy().astype(np.float64)
+    assert rows.shape[1] == 4 and len(rows) == 80  # the two 40-row observational training tasks
+    # no intervention: every sample is an observed control row (abduction then prediction)
+    samples = predict_intervention(model, {}, n_samples=300, seed=2, noise="residuals").to_numpy()
+    distance = np.abs(samples[:, None, :] - rows[None, :, :]).max(axis=-1).min(axis=1)
+    assert distance.max() < 1e-4
+    # under a fixed graph the non-descendants of X0 keep their observed values exactly, its child moves
+    before = predict_intervention(model, {}, n_samples=300, seed=2, graph=FIXED_GRAPH, noise="residuals")
+    after = predict_intervention(model, {"X0": 3.0}, n_samples=300, seed=2, graph=FIXED_GRAPH, noise="residuals")
+    np.testing.assert_allclose(after[["X2", "X3"]], before[["X2", "X3"]], atol=1e-5)
+    np.testing.assert_allclose(after["X0"], 3.0)
+    assert not np.allclose(after["X1"], before["X1"])
+    # the default, Gaussian noise, draws new units
+    gaussian = predict_intervention(model, {}, n_samples=300, seed=2).to_numpy()
+    assert np.abs(gaussian[:, None, :] - rows[None, :, :]).max(axis=-1).min(axis=1).max() > 1e-2
+
+
+def test_residual_noise_from_given_rows_and_its_errors(model):
+    data = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 4)), columns=model.names_[::-1])
+    samples = predict_intervention(model, {}, n_samples=100, seed=0, noise="residuals", data=data)
+    ordered = data[model.names_].to_numpy()  # columns matched by name
+    assert np.abs(samples.to_numpy()[:, None, :] - ordered[None]).max(axis=-1).min(axis=1).max() < 1e-4
+    with pytest.raises(MetaCaDIInputError, match="noise must be one of"):
+        predict_intervention(model, {}, noise="laplace")
+    with pytest.raises(MetaCaDIInputError, match="does not use it"):
+        predict_intervention(model, {}, noise="gaussian", data=data)
+    with pytest.raises(MetaCaDIInputError, match="columns"):
+        predict_intervention(model, {}, noise="residuals", data=np.zeros((5, 3)))
+    with pytest.raises(MetaCaDIInputError, match="finite|NaN"):
+        predict_intervention(model, {}, noise="residuals", data=np.full((5, 4), np.nan))
+
+
+def test_residual_noise_needs_control_rows():
+    protocol = make_meta_protocol(n_variables=3, n_observational=0, n_interventional=3, train_rows=30, seed=2)
+    model = MetaCaDI(n_steps=2, hidden_size=4, n_features=2, embedding_size=4, n_edge_samples=10, seed=0).fit(
+        protocol.train, progress=False
+    )
+    assert model.observational_rows_ is None
+    assert np.isfinite(predict_intervention(model, {"X0": 1.0}, n_samples=20).to_numpy()).all()
+    with pytest.raises(MetaCaDIInputError, match="needs observational rows"):
+        predict_intervention(model, {"X0": 1.0}, noise="residuals")
+
+
+def test_checkpoint_keeps_the_observational_rows(model, tmp_path):
+    loaded = MetaCaDI.load(model.save(tmp_path / "model.pt"))
+    np.testing.assert_array_equal(loaded.observational_rows_.numpy(), model.observational_rows_.numpy())
+    pd.testing.assert_frame_equal(
+        loaded.predict_intervention({"X2": 1.0}, n_samples=40, seed=3, noise="residuals"),
+        model.predict_intervention({"X2": 1.0}, n_samples=40, seed=3, noise="residuals"),
+        atol=1e-5,
+    )
+
+
 def test_summary_has_ordered_bands(model):
     summary = model.predict_intervention({"X1": 1.0}, n_samples=400, summary=True, level=0.8)
     assert list(summary.columns) == ["mean", "sd", "lower", "median", "upper"]
