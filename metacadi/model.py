@@ -219,7 +219,7 @@ class MetaCaDINetwork(nn.Module):
             n_variables, config["hidden_size"], config["n_features"], config.get("mechanism_init", "fan-in"),
             mask_indicators=config.get("mask_indicators", False),
         )
-        self.predictor = TargetPredictor(n_variables, config["embedding_size"])
+        self.predictor = TargetPredictor(n_variables, config["embedding_size"], config.get("variable_embedding_size", 8))
         self.ridge_lambda = float(config["ridge_lambda"])
         self.noise_prior_rows = float(config.get("noise_prior_rows", 4.0))
         self.int_prediction = str(config.get("int_prediction", "in-sample"))
@@ -364,6 +364,11 @@ class MetaCaDI:
         hidden_size: width of every per-variable MLP (observational mechanisms, feature extractors).
         n_features: ``m``, features of the interventional mechanism's ridge head.
         embedding_size: width of the Deep Sets embedding and the target predictor.
+        variable_embedding_size: width of the learned per-variable embedding the target predictor
+            reads beside the pooled evidence (0: none, the predictor judges every variable by its
+            evidence alone and cannot keep a per-variable base rate). 0 was tried on tuning seeds
+            100-101 and not adopted (``sweep-variable-embedding.md``: worse over the GP-ANM
+            families, better but still below the floors on SERGIO knock-downs).
         ridge_lambda: ``lambda`` of the ridge solve (eq. 6).
         support_size: rows of each training task's support set (the few-shot size to mimic).
         query_size: at most this many query rows per task and step.
@@ -479,6 +484,7 @@ class MetaCaDI:
         hidden_size: int = 32,
         n_features: int = 16,
         embedding_size: int = 32,
+        variable_embedding_size: int = 8,
         ridge_lambda: float = 1.0,
         support_size: int = 10,
         query_size: int = 64,
@@ -524,6 +530,7 @@ class MetaCaDI:
         self.hidden_size = hidden_size
         self.n_features = n_features
         self.embedding_size = embedding_size
+        self.variable_embedding_size = variable_embedding_size
         self.ridge_lambda = ridge_lambda
         self.support_size = support_size
         self.query_size = query_size
@@ -596,6 +603,7 @@ class MetaCaDI:
         ):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.support_size, "support_size", minimum=2)
+        check_positive_int(self.variable_embedding_size, "variable_embedding_size", minimum=0)
         check_positive_int(self.n_steps, "n_steps", minimum=0)
         if self.tasks_per_step is not None:
             check_positive_int(self.tasks_per_step, "tasks_per_step")
@@ -701,6 +709,7 @@ class MetaCaDI:
             "hidden_size": self.hidden_size,
             "n_features": self.n_features,
             "embedding_size": self.embedding_size,
+            "variable_embedding_size": self.variable_embedding_size,
             "ridge_lambda": self.ridge_lambda,
             "noise_prior_rows": self.noise_prior_rows,
             "order_temperature": self.order_temperature,

@@ -92,3 +92,18 @@ def test_pooling_is_mean_of_embeddings_and_embedding_of_mean():
     rows = [pooling.embed(features[0, i]) for i in range(4)]
     torch.testing.assert_close(pooled[0, :, :5], torch.stack(rows).mean(0))
     torch.testing.assert_close(pooled[0, :, 5:], pooling.embed(features[0].mean(0)))
+
+
+def test_predictor_without_variable_embedding_treats_variables_alike():
+    """``variable_embedding_size=0``: a variable's logit depends on its evidence alone, so
+    permuting the variables' columns permutes the logits."""
+    torch.manual_seed(1)
+    features = feature_matrix(*_inputs(batch=2, n_rows=6, d=4, seed=3))
+    permutation = torch.tensor([2, 0, 3, 1])
+    plain = TargetPredictor(4, embedding_size=8, variable_embedding_size=0)
+    torch.testing.assert_close(plain(features[:, :, permutation]), plain(features)[:, permutation])
+    # with the embedding (the default) a variable's identity enters its logit
+    embedded = TargetPredictor(4, embedding_size=8)
+    with torch.no_grad():
+        embedded.variable_embedding.normal_()
+    assert not torch.allclose(embedded(features[:, :, permutation]), embedded(features)[:, permutation])
