@@ -25,8 +25,8 @@ predicted here.
 
 **Two ways to draw the noise** (``noise=``):
 
-* ``"gaussian"`` (the default): ``eps_j ~ N(0, 1)`` scaled by the learned ``sigma_j``, as above. Every error of
-  a mechanism and of its noise scale enters the samples: a root's marginal is
+* ``"gaussian"`` (the default): ``eps_j ~ N(0, 1)`` scaled by the learned ``sigma_j``, as
+  above. Every error of a mechanism and of its noise scale enters the samples: a root's marginal is
   ``N(f_j^obs(0), sigma_j^2)`` however skewed the data are, and a non-descendant of the
   intervened variable is re-sampled through every mechanism above it, so even variables that
   ``do`` cannot touch come out biased.
@@ -45,8 +45,8 @@ predicted here.
 Measured on tuning seeds 100-102 (``benchmarks/whatif.py --first-seed 100``, recorded in
 ``benchmarks/results/sweep-whatif-noise.md``), the residuals did *not* pay, and ``"gaussian"``
 stays the default: with the 200 control rows of the benchmark's systems, a non-descendant's mean
-is the mean of 200 observed rows, whose sampling error (about 0.07 observational sd, 0.1-0.3
-noise sd) is larger than the error of mechanisms fitted to every training row (median error of
+is the mean of 200 observed rows, whose sampling error (about 0.07 observational sd, a sizeable
+fraction of a noise sd) is larger than the error of mechanisms fitted to every training row (median error of
 non-descendants 0.13 against 0.05 noise sd; descendants 0.29 against 0.27). Residuals are the
 right tool when the question is about a given population of units (``data=``: "these cells,
 had X3 been set to 2"); their sampling error shrinks as the control rows grow.
@@ -190,17 +190,17 @@ def predict_intervention(
     with torch.no_grad():
         if rows is None:
             z = torch.zeros((n_samples, 1, d), device=device)
-            noise = likelihood.noise_scale().reshape(1, 1, d) * torch.randn((n_samples, 1, d), generator=generator, device=device)
+            exogenous = likelihood.noise_scale().reshape(1, 1, d) * torch.randn((n_samples, 1, d), generator=generator, device=device)
         else:
             # abduction: each sample is an observed unit, its noise inferred under its own graph
             standardised_rows = ((rows.to(device) - mean) / std).to(torch.float32)
             pick = torch.randint(len(standardised_rows), (n_samples,), generator=generator, device=device)
             z = standardised_rows[pick].unsqueeze(1)
-            noise = z - likelihood.observational_mean(z, adjacency)
+            exogenous = z - likelihood.observational_mean(z, adjacency)
         z = z.clone()
         z[..., index] = standardised_do
         for _ in range(d):
-            z = likelihood.observational_mean(z, adjacency) + noise
+            z = likelihood.observational_mean(z, adjacency) + exogenous
             z[..., index] = standardised_do
         samples = (z[:, 0, :] * std + mean).cpu().numpy().astype(np.float64)
     # exact do-values, not their round trip through float32 standardisation
