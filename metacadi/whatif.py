@@ -66,7 +66,7 @@ import pandas as pd
 import torch
 
 from .errors import MetaCaDIInputError
-from .validation import check_adjacency, check_data_matrix, check_positive_int
+from .validation import check_adjacency, check_positive_int
 
 __all__ = ["NOISE_MODES", "intervention_summary", "predict_intervention", "true_intervention"]
 
@@ -108,9 +108,9 @@ def _graphs(model: Any, n_samples: int, seed: int, graph: Any) -> np.ndarray:
     return np.broadcast_to(adjacency, (n_samples, d, d))
 
 
-def _observational_rows(model: Any, noise: str, data: Any) -> torch.Tensor | None:
-    """Observational rows ``(n, d)`` (original units) to abduct the noise from, or ``None`` for
-    Gaussian noise, following ``noise`` (see :func:`predict_intervention`)."""
+def _abduction_rows(model: Any, noise: str, data: Any) -> torch.Tensor | None:
+    """Observational rows ``(n, d)`` (original units, float32) to abduct the noise from, or
+    ``None`` for Gaussian noise, following ``noise`` (see :func:`predict_intervention`)."""
     if noise not in NOISE_MODES:
         raise MetaCaDIInputError(f"noise must be one of {list(NOISE_MODES)}; got {noise!r}.")
     if noise == "gaussian":
@@ -118,12 +118,10 @@ def _observational_rows(model: Any, noise: str, data: Any) -> torch.Tensor | Non
             raise MetaCaDIInputError('data= gives observational rows for noise="residuals"; noise="gaussian" does not use it.')
         return None
     if data is not None:
-        array = model._check_new_data(data) if hasattr(model, "_check_new_data") else check_data_matrix(
-            data, name="data", n_variables=model.n_variables_, min_rows=2)[0]
-        return torch.tensor(np.ascontiguousarray(array), dtype=torch.float64)
+        return torch.tensor(np.ascontiguousarray(model._check_new_data(data)), dtype=torch.float32)
     stored = getattr(model, "observational_rows_", None)
     if stored is not None and len(stored) >= 2:
-        return stored.to(torch.float64)
+        return stored
     raise MetaCaDIInputError(
         'noise="residuals" needs observational rows: pass data= (rows of an observational experiment), or fit '
         'the model with training tasks labelled kind="observational".'
@@ -179,7 +177,7 @@ def predict_intervention(
         raise MetaCaDIInputError(f"level must be in (0, 1); got {level!r}.")
     d = len(names)
     device = model.device
-    rows = _observational_rows(model, noise, data)
+    rows = _abduction_rows(model, noise, data)
     adjacency = torch.as_tensor(np.ascontiguousarray(_graphs(model, n_samples, int(seed), graph)), dtype=torch.float32, device=device)
     likelihood = model.network_.likelihood
     mean, std = model.data_mean_.to(device), model.data_std_.to(device)
@@ -193,7 +191,7 @@ def predict_intervention(
             exogenous = likelihood.noise_scale().reshape(1, 1, d) * torch.randn((n_samples, 1, d), generator=generator, device=device)
         else:
             # abduction: each sample is an observed unit, its noise inferred under its own graph
-            standardised_rows = ((rows.to(device) - mean) / std).to(torch.float32)
+            standardised_rows = (rows.to(device) - mean) / std
             pick = torch.randint(len(standardised_rows), (n_samples,), generator=generator, device=device)
             z = standardised_rows[pick].unsqueeze(1)
             exogenous = z - likelihood.observational_mean(z, adjacency)
